@@ -1,0 +1,51 @@
+# The project's commands. `make setup` once, then `make dev` (run) and `make test` (check).
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv/bin
+TOOLS := .tools/bin
+export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV):$(PATH)
+
+# CRD schemas for kubeconform: a local copy of the CRDs-catalog where one sits beside the
+# checkout, else the online catalog (the default inside scripts/validate_gitops.py).
+SHARED_CRDS := $(abspath $(CURDIR)/../shared/crd-schemas)
+ifneq ($(wildcard $(SHARED_CRDS)/README.md),)
+export CRD_SCHEMA_LOCATION ?= $(SHARED_CRDS)/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json
+endif
+
+PY_SOURCES := services scripts tests loadtest
+SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
+DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
+
+.PHONY: help setup dev test lint validate pytest bench clean
+
+help: ## list the targets
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install every tool and dependency into .venv, .tools and .cache (idempotent)
+	@scripts/setup.sh
+
+dev: ## run the stack locally in the foreground; Ctrl-C stops everything
+	@$(VENV)/gpu-analytics stack up
+
+test: lint validate pytest ## every test and check (what CI runs)
+
+lint: ## ruff, mypy, shellcheck, hadolint, actionlint
+	@echo "lint: ruff" && $(VENV)/ruff check $(PY_SOURCES) && $(VENV)/ruff format --check $(PY_SOURCES)
+	@echo "lint: mypy" && $(VENV)/mypy $(PY_SOURCES)
+	@echo "lint: shellcheck" && $(VENV)/shellcheck $(SHELL_SCRIPTS)
+	@if [ -n "$(DOCKERFILES)" ]; then echo "lint: hadolint" && $(VENV)/hadolint $(DOCKERFILES); fi
+	@if [ -d .github/workflows ]; then echo "lint: actionlint" && $(TOOLS)/actionlint; fi
+
+validate: ## offline GitOps validation (kustomize, kubeconform, policy checks, checkov)
+	@$(VENV)/python scripts/validate_gitops.py
+
+pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire stack
+	@$(VENV)/pytest
+
+bench: ## performance benchmarks, printing ratios against a reference (not part of test)
+	@$(VENV)/python -m tests.bench
+
+clean: ## remove the stack state and caches (keeps tools)
+	rm -rf .cache/stack .pytest_cache .mypy_cache .ruff_cache

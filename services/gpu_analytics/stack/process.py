@@ -1,0 +1,111 @@
+"""Start, identify and stop the child processes of the stack, and check their ports."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+class PortInUseError(RuntimeError):
+    pass
+
+
+def ensure_port_free(host: str, port: int, what: str, env_name: str) -> None:
+    """Fail with a clear message when another process already listens on `port`."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUseError(
+                f"port {port} on {host} ({what}) is already in use by another process; "
+                f"stop it or choose another port with {env_name}"
+            ) from exc
+
+
+def port_open(host: str, port: int) -> bool:
+    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+        return True
+    return False
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port the OS considers free right now (for tests that run beside a dev stack)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ProcessRef:
+    """A pid plus its start time, so a recycled pid is never mistaken for our process."""
+
+    pid: int
+    create_time: float
+
+    @classmethod
+    def of(cls, pid: int) -> ProcessRef:
+        return cls(pid=pid, create_time=psutil.Process(pid).create_time())
+
+    def alive(self) -> bool:
+        try:
+            proc = psutil.Process(self.pid)
+            return bool(
+                abs(proc.create_time() - self.create_time) < 0.01
+                and proc.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.NoSuchProcess:
+            return False
+
+    def stop(self, timeout: float) -> None:
+        """SIGTERM, wait up to `timeout` seconds, then SIGKILL."""
+        if not self.alive():
+            return
+        proc = psutil.Process(self.pid)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def spawn(cmd: Sequence[str], log_file: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """Start `cmd` in its own session (a terminal's Ctrl-C reaches only the stack CLI, which
+    then stops the children in order), with stdout and stderr appended to `log_file`."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            list(cmd),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_ports_closed(host: str, ports: Sequence[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(port_open(host, port) for port in ports):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def log_tail(log_file: Path, lines: int = 20) -> str:
+    if not log_file.exists():
+        return "(no log)"
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
