@@ -45,7 +45,7 @@ pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire sta
 	@$(VENV)/pytest
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
-	@$(VENV)/python -m tests.bench
+	@$(VENV)/python tests/bench/run.py
 
 clean: ## remove the stack state and caches (keeps tools)
 	rm -rf .cache/stack .pytest_cache .mypy_cache .ruff_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from gpu_analytics.stack.cli import app as stack_app
@@ -12,3 +14,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
+
+
+@app.command()
+def producer(
+    source: Annotated[
+        str | None,
+        typer.Option(help="auto | nvml | synthetic (default: PRODUCER_SOURCE, else auto)"),
+    ] = None,
+    once: Annotated[
+        bool, typer.Option("--once", help="Print one event as JSON and exit (no Kafka).")
+    ] = False,
+) -> None:
+    """Publish GPU telemetry (NVML or a synthetic fleet) and token usage to Kafka."""
+    from gpu_analytics.producer.service import run_producer
+
+    raise typer.Exit(run_producer(source=source, once=once))
+
+
+@app.command()
+def processor() -> None:
+    """Serve the HTTP API on :8080 and consume both topics into MongoDB."""
+    from gpu_analytics.processor.main import serve
+
+    raise typer.Exit(serve())

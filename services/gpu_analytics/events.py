@@ -1,0 +1,188 @@
+"""Event models (v1) for both topics, the legacy payloads they replace, and their parsing.
+
+`gpu.metrics.v1` and `token.usage.v1` are the wire contract (DESIGN §5): every producer, the HTTP
+ingest and the consumer go through `parse_gpu_metric` / `parse_token_usage`, so one set of rules
+decides what is valid. JSON Schemas in services/schemas/ are generated from these models.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Percent = Annotated[float, Field(ge=0, le=100)]
+NonNegative = Annotated[float, Field(ge=0)]
+Count = Annotated[int, Field(ge=0)]
+EventId = Annotated[str, Field(min_length=1, max_length=128)]
+Name = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+# Strict: "50" is not a number and true is not a count; only timestamps are parsed from strings.
+_STRICT = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class _Event(BaseModel):
+    model_config = _STRICT
+
+    event_id: EventId | None = Field(
+        default=None, description="Unique id (UUID); assigned on ingest when absent."
+    )
+    ts: AwareDatetime = Field(
+        strict=False, description="When it happened, ISO-8601 with a timezone."
+    )
+    host: Name = Field(description="Host that produced the event.")
+
+    @field_validator("ts")
+    @classmethod
+    def _to_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def with_id(self, event_id: str) -> _Event:
+        return self if self.event_id else self.model_copy(update={"event_id": event_id})
+
+    def to_document(self) -> dict[str, Any]:
+        """The MongoDB document: `_id` is the event id, so a redelivered event is a no-op."""
+        doc = self.model_dump()
+        doc["_id"] = doc.pop("event_id")
+        return doc
+
+
+class GpuMetric(_Event):
+    """One sample of one GPU (`gpu.metrics.v1`). Numeric fields are null when unsupported."""
+
+    gpu_index: Count
+    gpu_uuid: Name
+    name: Name = Field(description="GPU model, e.g. NVIDIA H100 80GB HBM3.")
+    utilization_gpu_pct: Percent | None = None
+    utilization_mem_pct: Percent | None = None
+    mem_used_mb: NonNegative | None = None
+    mem_total_mb: NonNegative | None = None
+    power_w: NonNegative | None = None
+    temperature_c: Annotated[float, Field(ge=-40, le=150)] | None = None
+    sm_clock_mhz: NonNegative | None = None
+    price_per_hour_usd: NonNegative | None = None
+
+
+class TokenUsage(_Event):
+    """One LLM call (`token.usage.v1`); names follow the OpenTelemetry GenAI conventions."""
+
+    provider: Name = Field(description="gen_ai.provider.name, e.g. vllm, openai.")
+    model: Name = Field(description="gen_ai.request.model.")
+    operation: Name = Field(default="chat", description="gen_ai.operation.name.")
+    input_tokens: Count
+    output_tokens: Count
+    latency_ms: NonNegative
+    ttft_ms: NonNegative | None = Field(default=None, description="Time to first token.")
+    gpu_uuid: Name | None = None
+    status: Literal["ok", "error"] = "ok"
+
+
+class LegacyGpuMetric(BaseModel):
+    """The original coursework producer's GPU payload (utilization as a 0..1 fraction)."""
+
+    model_config = _STRICT
+
+    ts: datetime = Field(strict=False)
+    host: Name
+    gpu_index: Count
+    name: Name
+    utilization: Annotated[float, Field(ge=0, le=1)]
+    mem_used_mb: NonNegative
+    mem_total_mb: NonNegative
+    power_w: NonNegative
+    price_per_hour_usd: NonNegative
+
+    def to_v1(self) -> GpuMetric:
+        mem_pct = 100 * self.mem_used_mb / self.mem_total_mb if self.mem_total_mb else None
+        return GpuMetric(
+            ts=_assume_utc(self.ts),
+            host=self.host,
+            gpu_index=self.gpu_index,
+            # Legacy payloads carry no UUID: host + index is what identified a GPU there.
+            gpu_uuid=f"legacy-{self.host}-{self.gpu_index}",
+            name=self.name,
+            utilization_gpu_pct=100 * self.utilization,
+            utilization_mem_pct=min(mem_pct, 100.0) if mem_pct is not None else None,
+            mem_used_mb=self.mem_used_mb,
+            mem_total_mb=self.mem_total_mb,
+            power_w=self.power_w,
+            price_per_hour_usd=self.price_per_hour_usd,
+        )
+
+
+class LegacyTokenUsage(BaseModel):
+    """The original coursework producer's token payload (OpenAI-style token names)."""
+
+    model_config = _STRICT
+
+    ts: datetime = Field(strict=False)
+    model: Name
+    prompt_tokens: Count
+    completion_tokens: Count
+    latency_ms: NonNegative
+    gpu_index: Count | None = None
+
+    def to_v1(self) -> TokenUsage:
+        return TokenUsage(
+            ts=_assume_utc(self.ts),
+            host="legacy",
+            provider="legacy",
+            model=self.model,
+            input_tokens=self.prompt_tokens,
+            output_tokens=self.completion_tokens,
+            latency_ms=self.latency_ms,
+        )
+
+
+def _assume_utc(ts: datetime) -> datetime:
+    # The legacy producer wrote naive UTC timestamps (datetime.utcnow()).
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def parse_gpu_metric(data: dict[str, Any], *, default_id: str) -> GpuMetric:
+    """Validate a decoded payload (v1 or legacy); raises pydantic.ValidationError."""
+    if "utilization" in data and "gpu_uuid" not in data:
+        event: _Event = LegacyGpuMetric.model_validate(data).to_v1()
+        if isinstance(data.get("event_id"), str):
+            event = event.with_id(data["event_id"])
+    else:
+        event = GpuMetric.model_validate(data)
+    return event.with_id(default_id)  # type: ignore[return-value]
+
+
+def parse_token_usage(data: dict[str, Any], *, default_id: str) -> TokenUsage:
+    if "prompt_tokens" in data and "input_tokens" not in data:
+        event: _Event = LegacyTokenUsage.model_validate(data).to_v1()
+        if isinstance(data.get("event_id"), str):
+            event = event.with_id(data["event_id"])
+    else:
+        event = TokenUsage.model_validate(data)
+    return event.with_id(default_id)  # type: ignore[return-value]
+
+
+# Low-cardinality reasons: the `reason` label of events_invalid_total and the DLQ header.
+_REASONS = {
+    "missing": "missing_field",
+    "greater_than": "out_of_range",
+    "greater_than_equal": "out_of_range",
+    "less_than": "out_of_range",
+    "less_than_equal": "out_of_range",
+    "string_too_short": "out_of_range",
+    "string_too_long": "out_of_range",
+}
+
+
+def invalid_reason(exc: ValidationError) -> str:
+    """Name the first problem: missing_field, out_of_range, or wrong_type."""
+    first = exc.errors(include_url=False)[0]
+    return _REASONS.get(first["type"], "wrong_type")
+
+
+def describe_errors(exc: ValidationError) -> str:
+    """A one-line human summary for the DLQ `error` header and logs."""
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
+        for err in exc.errors(include_url=False)
+    )[:1000]

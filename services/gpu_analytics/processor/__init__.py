@@ -1,0 +1,1 @@
+"""The processor: HTTP ingest and queries (FastAPI) plus the Kafka -> MongoDB consumer."""

@@ -1,0 +1,33 @@
+"""The FastAPI application of the processor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
+
+from gpu_analytics.config import ProcessorSettings
+from gpu_analytics.processor.routes import health, ingest, queries
+from gpu_analytics.processor.runtime import Runtime
+
+
+def create_app(settings: ProcessorSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime = Runtime(settings)
+        app.state.runtime = runtime
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title="gpu-analytics processor", version="0.1.0", lifespan=lifespan)
+    for module in (health, ingest, queries):
+        app.include_router(module.router)
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
+        app, include_in_schema=False
+    )
+    return app

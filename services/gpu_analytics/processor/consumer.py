@@ -1,0 +1,257 @@
+"""The Kafka -> MongoDB consumer: at-least-once delivery plus idempotent writes = exactly once.
+
+One loop (aiokafka docs, consumer.rst): getmany -> decode and validate -> dead-letter the invalid
+records -> bulk insert the valid ones (ordered=False, duplicates ignored) -> commit last offset + 1
+for the partitions still assigned. Nothing is committed until the batch is stored and its
+dead letters acknowledged; a MongoDB or Kafka outage makes the loop retry the same batch, never
+skip it. An event without an id gets `<topic>:<partition>:<offset>`, stable across redelivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import orjson
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pydantic import ValidationError
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from gpu_analytics.config import ProcessorSettings
+from gpu_analytics.events import (
+    GpuMetric,
+    TokenUsage,
+    describe_errors,
+    invalid_reason,
+    parse_gpu_metric,
+    parse_token_usage,
+)
+from gpu_analytics.processor import metrics
+from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.processor.storage import insert_idempotent
+
+log = logging.getLogger(__name__)
+
+# Far below Kafka's 1 MiB default: an event is a few hundred bytes.
+MAX_EVENT_BYTES = 64 * 1024
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0
+
+T = TypeVar("T")
+Parser = Callable[..., GpuMetric | TokenUsage]
+
+
+@dataclass
+class _Route:
+    collection: str
+    parse: Parser
+
+
+@dataclass
+class _DeadLetter:
+    topic: str
+    value: bytes | None
+    key: bytes | None
+    headers: list[tuple[str, bytes]]
+    sent: asyncio.Future[object] | None = None
+
+
+@dataclass
+class _Batch:
+    docs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    timestamps: dict[str, list[datetime]] = field(default_factory=dict)
+    dead_letters: list[_DeadLetter] = field(default_factory=list)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs and drops lag series of revoked partitions. It takes no lock: aiokafka documents a
+    deadlock when a listener waits on something held around getmany()."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.generation += 1
+        for tp in revoked:
+            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        if revoked:
+            log.info("partitions revoked", extra={"partitions": _names(revoked)})
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": _names(assigned)})
+
+
+def _names(tps: set[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}:{tp.partition}" for tp in tps)
+
+
+class EventConsumer:
+    def __init__(
+        self, settings: ProcessorSettings, db: AsyncDatabase[dict[str, Any]], publisher: Publisher
+    ) -> None:
+        self._settings = settings
+        self._db = db
+        self._publisher = publisher
+        self._routes = {
+            settings.topic_gpu_metrics: _Route("gpu_metrics", parse_gpu_metric),
+            settings.topic_token_usage: _Route("token_usage", parse_token_usage),
+        }
+        self._listener = _Rebalance()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+
+    async def run(self) -> None:
+        """Consume until cancelled."""
+        self._consumer.subscribe(list(self._routes), listener=self._listener)
+        await self._consumer.start()
+        try:
+            while True:
+                batches = await self._consumer.getmany(
+                    timeout_ms=self._settings.consumer_poll_timeout_ms,
+                    max_records=self._settings.consumer_max_records,
+                )
+                if batches:
+                    started = time.perf_counter()
+                    await self._handle(batches)
+                    metrics.BATCH_STORE_SECONDS.observe(time.perf_counter() - started)
+        finally:
+            await self._consumer.stop()
+
+    async def _handle(self, batches: dict[TopicPartition, list[Any]]) -> None:
+        batch = _Batch()
+        for tp, records in batches.items():
+            self._decode(tp, records, batch)
+        await self._send_dead_letters(batch.dead_letters)
+        for topic, docs in batch.docs.items():
+            collection = self._db[self._routes[topic].collection]
+            stored, duplicates = await self._retry(
+                f"store {len(docs)} events", partial(insert_idempotent, collection, docs)
+            )
+            metrics.EVENTS_STORED.labels(topic).inc(stored)
+            if duplicates:
+                metrics.EVENTS_DUPLICATE.labels(topic).inc(duplicates)
+            now = datetime.now(UTC)
+            histogram = metrics.END_TO_END_LATENCY.labels(topic)
+            for ts in batch.timestamps[topic]:
+                histogram.observe((now - ts).total_seconds())
+        await self._commit(batch.offsets)
+
+    def _decode(self, tp: TopicPartition, records: list[Any], batch: _Batch) -> None:
+        route = self._routes[tp.topic]
+        docs = batch.docs.setdefault(tp.topic, [])
+        stamps = batch.timestamps.setdefault(tp.topic, [])
+        for record in records:
+            try:
+                event = self._parse(tp, record, route)
+            except _Invalid as bad:
+                metrics.EVENTS_INVALID.labels(tp.topic, bad.reason).inc()
+                batch.dead_letters.append(self._dead_letter(tp, record, bad))
+                continue
+            docs.append(event.to_document())
+            stamps.append(event.ts)
+        metrics.EVENTS_CONSUMED.labels(tp.topic).inc(len(records))
+        batch.offsets[tp] = records[-1].offset + 1
+
+    def _parse(self, tp: TopicPartition, record: Any, route: _Route) -> GpuMetric | TokenUsage:
+        value: bytes | None = record.value
+        if not value:
+            raise _Invalid("empty", "record has no value")
+        if len(value) > MAX_EVENT_BYTES:
+            raise _Invalid("too_large", f"{len(value)} bytes > {MAX_EVENT_BYTES}")
+        try:
+            data = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise _Invalid("not_json", str(exc)) from exc
+        if not isinstance(data, dict):
+            raise _Invalid("not_object", f"expected a JSON object, got {type(data).__name__}")
+        try:
+            return route.parse(data, default_id=f"{tp.topic}:{tp.partition}:{record.offset}")
+        except ValidationError as exc:
+            raise _Invalid(invalid_reason(exc), describe_errors(exc)) from exc
+
+    def _dead_letter(self, tp: TopicPartition, record: Any, bad: _Invalid) -> _DeadLetter:
+        headers = [
+            *(record.headers or ()),
+            ("dlq.reason", bad.reason.encode()),
+            ("dlq.error", bad.detail.encode()[:1000]),
+            ("dlq.source", f"{tp.topic}:{tp.partition}:{record.offset}".encode()),
+        ]
+        return _DeadLetter(self._settings.dlq_topic(tp.topic), record.value, record.key, headers)
+
+    async def _send_dead_letters(self, letters: list[_DeadLetter]) -> None:
+        """Queue them all, then wait for every acknowledgement; a failed one is sent again
+        until the broker takes it (its source offset is not committed before)."""
+        for letter in letters:
+            letter.sent = await self._retry("queue a dead letter", partial(self._send, letter))
+        for letter in letters:
+            try:
+                assert letter.sent is not None
+                await letter.sent
+            except KafkaError:
+                await self._retry("dead-letter a record", partial(self._send_wait, letter))
+
+    async def _send(self, letter: _DeadLetter) -> asyncio.Future[object]:
+        return await self._publisher.dead_letter(
+            letter.topic, value=letter.value, key=letter.key, headers=letter.headers
+        )
+
+    async def _send_wait(self, letter: _DeadLetter) -> object:
+        return await (await self._send(letter))
+
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        # Only partitions we still own: a revoked one is re-read by its new owner, whose
+        # inserts of the same ids are duplicates and ignored.
+        owned = self._consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        delay = RETRY_MIN_S
+        while mine:
+            try:
+                await self._consumer.commit(mine)
+                break
+            except CommitFailedError as exc:
+                log.warning(
+                    "commit rejected by a rebalance; the records will be redelivered",
+                    extra={"error": str(exc)},
+                )
+                return
+            except KafkaError as exc:
+                log.warning(f"cannot commit; retrying in {delay:.1f}s", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                owned = self._consumer.assignment()
+                mine = {tp: offset for tp, offset in mine.items() if tp in owned}
+        for tp, offset in mine.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None:
+                metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(highwater - offset)
+
+    async def _retry(self, what: str, action: Callable[[], Awaitable[T]]) -> T:
+        """Retry `action` until it succeeds: an outage pauses the pipeline, it drops nothing."""
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                return await action()
+            except (PyMongoError, KafkaError, OSError) as exc:
+                log.warning(f"cannot {what}; retrying in {delay:.1f}s", extra={"error": repr(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail

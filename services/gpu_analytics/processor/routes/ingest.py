@@ -1,0 +1,130 @@
+"""HTTP ingest: validate one event or a JSON array, publish to Kafka, answer 202."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiokafka.errors import KafkaError
+from fastapi import APIRouter, HTTPException, Request, status
+from pydantic import BaseModel, ValidationError
+
+from gpu_analytics.events import GpuMetric, TokenUsage, parse_gpu_metric, parse_token_usage
+from gpu_analytics.processor import metrics
+from gpu_analytics.processor.deps import RuntimeDep
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
+
+
+class Accepted(BaseModel):
+    accepted: int
+
+
+# The body is read by hand (size limit before parsing, per-item errors), so describe it here.
+_BODY_DOC: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [{"type": "object"}, {"type": "array", "items": {"type": "object"}}]
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/gpu-metrics", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_BODY_DOC)
+async def ingest_gpu_metrics(request: Request, runtime: RuntimeDep) -> Accepted:
+    """Accept `gpu.metrics.v1` events (or legacy payloads); 422 lists every field error."""
+    events = await _validated(request, runtime.settings.ingest_max_bytes, parse_gpu_metric)
+    return await _publish(runtime, runtime.settings.topic_gpu_metrics, events)
+
+
+@router.post("/token-usage", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_BODY_DOC)
+async def ingest_token_usage(request: Request, runtime: RuntimeDep) -> Accepted:
+    """Accept `token.usage.v1` events (or legacy payloads); 422 lists every field error."""
+    events = await _validated(request, runtime.settings.ingest_max_bytes, parse_token_usage)
+    return await _publish(runtime, runtime.settings.topic_token_usage, events)
+
+
+async def _publish(
+    runtime: RuntimeDep, topic: str, events: list[GpuMetric] | list[TokenUsage]
+) -> Accepted:
+    if not runtime.publisher.started:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "Kafka is not reachable yet",
+            headers={"Retry-After": "5"},
+        )
+    try:
+        await runtime.publisher.publish(topic, events)
+    except KafkaError as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka: {exc}", headers={"Retry-After": "5"}
+        ) from exc
+    metrics.INGEST_EVENTS.labels(topic).inc(len(events))
+    return Accepted(accepted=len(events))
+
+
+async def _validated(request: Request, limit: int, parse: Callable[..., Any]) -> list[Any]:
+    body = await _read_limited(request, limit)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _unprocessable([{"type": "json_invalid", "loc": ["body"], "msg": str(exc)}]) from exc
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise _unprocessable(
+            [{"type": "too_short", "loc": ["body"], "msg": "an empty array holds no event"}]
+        )
+    events, errors = [], []
+    for index, item in enumerate(items):
+        loc: list[str | int] = ["body", index] if isinstance(data, list) else ["body"]
+        if not isinstance(item, dict):
+            errors.append(
+                {
+                    "type": "model_type",
+                    "loc": loc,
+                    "msg": f"expected a JSON object, got {type(item).__name__}",
+                }
+            )
+            continue
+        try:
+            events.append(parse(item, default_id=str(uuid.uuid4())))
+        except ValidationError as exc:
+            errors.extend(
+                {"type": e["type"], "loc": [*loc, *e["loc"]], "msg": e["msg"]}
+                for e in exc.errors(include_url=False)
+            )
+    if errors:  # all or nothing: a client retries the whole request after fixing it
+        raise _unprocessable(errors)
+    return events
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"request body over the {limit}-byte limit; send smaller batches",
+    )
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> HTTPException:
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, errors)

@@ -1,0 +1,120 @@
+"""Everything the processor holds while it runs: clients, the consumer task, readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from gpu_analytics.config import ProcessorSettings
+from gpu_analytics.processor.consumer import EventConsumer
+from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.processor.storage import init_storage
+
+log = logging.getLogger(__name__)
+
+READINESS_INTERVAL_S = 2.0
+
+
+class Runtime:
+    def __init__(self, settings: ProcessorSettings) -> None:
+        self.settings = settings
+        self.mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_uri, tz_aware=True, serverSelectionTimeoutMS=5000
+        )
+        self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.mongodb_db]
+        self.publisher = Publisher(settings.kafka_bootstrap_servers)
+        self.offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        self.ready = {"kafka": False, "mongodb": False}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        """Return at once; dependencies are awaited in the background (readiness says when)."""
+        self._tasks = [
+            asyncio.create_task(self._pipeline(), name="pipeline"),
+            asyncio.create_task(self._readiness(), name="readiness"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.publisher.stop()
+        with contextlib.suppress(Exception):
+            await self.offsets.stop()
+        await self.mongo.close()
+
+    def alive(self) -> bool:
+        """The consumer pipeline still runs (it only ends by crashing)."""
+        return bool(self._tasks) and not self._tasks[0].done()
+
+    async def _pipeline(self) -> None:
+        async for attempt in _forever("connect to MongoDB and create indexes"):
+            with attempt:
+                await init_storage(self.mongo, self.settings.mongodb_db)
+        async for attempt in _forever("connect to Kafka"):
+            with attempt:
+                await self.publisher.start()
+                await self.offsets.start()
+        log.info(
+            "processor connected; consuming",
+            extra={"topics": [self.settings.topic_gpu_metrics, self.settings.topic_token_usage]},
+        )
+        await EventConsumer(self.settings, self.db, self.publisher).run()
+
+    async def _readiness(self) -> None:
+        while True:
+            self.ready["mongodb"] = await self._mongo_ok()
+            self.ready["kafka"] = await self.publisher.reachable()
+            await asyncio.sleep(READINESS_INTERVAL_S)
+
+    async def _mongo_ok(self) -> bool:
+        try:
+            await asyncio.wait_for(self.mongo.admin.command("ping"), timeout=2)
+            return True
+        except (PyMongoError, TimeoutError):
+            return False
+
+    # -- queries that need Kafka ---------------------------------------------------------
+    async def dlq_counts(self) -> dict[str, int]:
+        """Records ever dead-lettered per DLQ topic (end minus start offsets)."""
+        counts: dict[str, int] = {}
+        for topic in (self.settings.topic_gpu_metrics, self.settings.topic_token_usage):
+            dlq = self.settings.dlq_topic(topic)
+            partitions = self.offsets.partitions_for_topic(dlq)
+            if not partitions:
+                counts[dlq] = 0
+                continue
+            tps = [TopicPartition(dlq, p) for p in partitions]
+            ends = await self.offsets.end_offsets(tps)
+            starts = await self.offsets.beginning_offsets(tps)
+            counts[dlq] = sum(ends[tp] - starts[tp] for tp in tps)
+        return counts
+
+
+def _forever(what: str) -> AsyncRetrying:
+    """Retry with backoff until it works, logging each failure: a dependency that is not up
+    yet (pods start in any order) delays readiness, it does not crash the pod."""
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning(
+            f"cannot {what} yet; retrying",
+            extra={"attempt": state.attempt_number, "error": repr(error)},
+        )
+
+    return AsyncRetrying(
+        wait=wait_exponential(multiplier=0.5, max=10),
+        retry=retry_if_exception_type(Exception),
+        before_sleep=before_sleep,
+    )

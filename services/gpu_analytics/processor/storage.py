@@ -1,0 +1,145 @@
+"""MongoDB access: Beanie documents for indexes and queries, pymongo bulk inserts when hot."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+import pymongo
+from beanie import Document, init_beanie
+from pydantic import ConfigDict
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from gpu_analytics.events import GpuMetric, TokenUsage
+
+DUPLICATE_KEY = 11000
+
+Doc = dict[str, Any]
+
+
+# Read models: the event fields plus the id, lax and mutable as Beanie expects (the strict,
+# frozen event models guard the way in; what is stored already passed them).
+_READ = ConfigDict(strict=False, frozen=False, extra="ignore")
+
+
+class GpuMetricDocument(Document, GpuMetric):
+    model_config = _READ  # type: ignore[misc]
+    id: str  # type: ignore[assignment]  # the event id
+
+    class Settings:
+        name = "gpu_metrics"
+        indexes: ClassVar[list[Any]] = [
+            pymongo.IndexModel([("gpu_uuid", pymongo.ASCENDING), ("ts", pymongo.DESCENDING)]),
+            pymongo.IndexModel([("ts", pymongo.DESCENDING)]),
+        ]
+
+
+class TokenUsageDocument(Document, TokenUsage):
+    model_config = _READ  # type: ignore[misc]
+    id: str  # type: ignore[assignment]
+
+    class Settings:
+        name = "token_usage"
+        indexes: ClassVar[list[Any]] = [
+            pymongo.IndexModel([("ts", pymongo.DESCENDING), ("model", pymongo.ASCENDING)]),
+        ]
+
+
+COLLECTIONS = ("gpu_metrics", "token_usage")
+
+
+async def init_storage(client: AsyncMongoClient[Doc], db_name: str) -> AsyncDatabase[Doc]:
+    """Register the documents and create their indexes (idempotent)."""
+    database = client[db_name]
+    await init_beanie(database=database, document_models=[GpuMetricDocument, TokenUsageDocument])
+    return database
+
+
+async def insert_idempotent(collection: AsyncCollection[Doc], docs: list[Doc]) -> tuple[int, int]:
+    """Insert `docs` unordered; return (stored, duplicates). `_id` is the event id, so a
+    redelivered event fails with a duplicate-key error, which is counted and ignored. Any
+    other error propagates and the caller retries the whole batch (nothing is committed)."""
+    if not docs:
+        return 0, 0
+    try:
+        result = await collection.insert_many(docs, ordered=False)
+        return len(result.inserted_ids), 0
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(err.get("code") != DUPLICATE_KEY for err in errors):
+            raise
+        return int(exc.details.get("nInserted", 0)), len(errors)
+
+
+async def latest_per_gpu(db: AsyncDatabase[Doc]) -> list[Doc]:
+    pipeline: list[Doc] = [
+        {"$sort": {"gpu_uuid": 1, "ts": -1}},
+        {"$group": {"_id": "$gpu_uuid", "doc": {"$first": "$$ROOT"}}},
+        {"$replaceRoot": {"newRoot": "$doc"}},
+        {"$sort": {"gpu_uuid": 1}},
+    ]
+    cursor = await db["gpu_metrics"].aggregate(pipeline)
+    return [doc async for doc in cursor]
+
+
+async def gpu_known(db: AsyncDatabase[Doc], gpu_uuid: str) -> bool:
+    return await db["gpu_metrics"].find_one({"gpu_uuid": gpu_uuid}, {"_id": 1}) is not None
+
+
+async def gpu_samples(
+    *, gpu_uuid: str, since: datetime, until: datetime, limit: int
+) -> list[GpuMetricDocument]:
+    return (
+        await GpuMetricDocument.find(
+            GpuMetricDocument.gpu_uuid == gpu_uuid,
+            GpuMetricDocument.ts >= since,
+            GpuMetricDocument.ts <= until,
+        )
+        .sort("-ts")
+        .limit(limit)
+        .to_list()
+    )
+
+
+async def token_usage_summary(db: AsyncDatabase[Doc], *, since: datetime) -> list[Doc]:
+    """Per model: events, errors, token sums and p95 latency, over events since `since`."""
+    pipeline: list[Doc] = [
+        {"$match": {"ts": {"$gte": since}}},
+        {
+            "$group": {
+                "_id": "$model",
+                "events": {"$sum": 1},
+                "errors": {"$sum": {"$cond": [{"$eq": ["$status", "error"]}, 1, 0]}},
+                "input_tokens": {"$sum": "$input_tokens"},
+                "output_tokens": {"$sum": "$output_tokens"},
+                "p95_latency_ms": {
+                    "$percentile": {"input": "$latency_ms", "p": [0.95], "method": "approximate"}
+                },
+            }
+        },
+        {"$sort": {"_id": 1}},
+    ]
+    cursor = await db["token_usage"].aggregate(pipeline)
+    return [doc async for doc in cursor]
+
+
+async def gpu_seconds_by_model(db: AsyncDatabase[Doc], *, since: datetime) -> list[Doc]:
+    """Per (model, GPU): the GPU time the calls took, to price them at the GPU's hourly rate."""
+    pipeline: list[Doc] = [
+        {"$match": {"ts": {"$gte": since}, "gpu_uuid": {"$ne": None}}},
+        {
+            "$group": {
+                "_id": {"model": "$model", "gpu_uuid": "$gpu_uuid"},
+                "latency_ms": {"$sum": "$latency_ms"},
+            }
+        },
+    ]
+    cursor = await db["token_usage"].aggregate(pipeline)
+    return [doc async for doc in cursor]
+
+
+async def collection_counts(db: AsyncDatabase[Doc]) -> dict[str, int]:
+    return {name: await db[name].estimated_document_count() for name in COLLECTIONS}
