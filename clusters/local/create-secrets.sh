@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Creates the Secrets the local cluster needs, from random values, with kubectl only. On aws
+# the same Secrets come from SSM Parameter Store through External Secrets. Nothing is written
+# to git or to disk. Run it once after applying the root app (the namespaces must exist);
+# it keeps existing Secrets, so MongoDB's stored credentials stay valid on later runs.
+#
+#   mongodb/mongodb-root              username, password    MongoDB root user
+#   mongodb/mongodb-app               password              application user (gpu_analytics)
+#   pipeline/processor-mongodb        MONGODB_URI           the processor's connection string
+#   kube-prometheus-stack/grafana-admin  admin-user, admin-password
+set -euo pipefail
+
+random() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24; }
+
+wait_namespace() {
+  local i
+  for ((i = 0; i < 60; i++)); do
+    kubectl get namespace "$1" >/dev/null 2>&1 && return 0
+    sleep 5
+  done
+  echo "namespace $1 not found: apply clusters/local/root-app.yaml first" >&2
+  exit 1
+}
+
+create() { # namespace name key=value...
+  local ns=$1 name=$2
+  shift 2
+  wait_namespace "$ns"
+  if kubectl -n "$ns" get secret "$name" >/dev/null 2>&1; then
+    echo "secret $ns/$name exists, kept"
+    return
+  fi
+  local args=()
+  local pair
+  for pair in "$@"; do args+=("--from-literal=$pair"); done
+  kubectl -n "$ns" create secret generic "$name" "${args[@]}" >/dev/null
+  echo "secret $ns/$name created"
+}
+
+# The application password is shared by two Secrets: reuse the stored one when present.
+app_password=$(kubectl -n mongodb get secret mongodb-app -o jsonpath='{.data.password}' 2>/dev/null |
+  base64 -d 2>/dev/null || true)
+app_password=${app_password:-$(random)}
+
+create mongodb mongodb-root username=root "password=$(random)"
+create mongodb mongodb-app "password=$app_password"
+create pipeline processor-mongodb \
+  "MONGODB_URI=mongodb://gpu_analytics:${app_password}@mongodb.mongodb.svc.cluster.local:27017/gpu_analytics?authSource=gpu_analytics"
+create kube-prometheus-stack grafana-admin admin-user=admin "admin-password=$(random)"
+echo "Grafana admin password: kubectl -n kube-prometheus-stack get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"
