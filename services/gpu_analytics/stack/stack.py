@@ -158,6 +158,32 @@ class LocalStack:
             if pending:
                 time.sleep(0.2)
 
+    # -- outages, for the reliability tests --------------------------------------------
+    def stop_service(self, name: str, *, timeout: float = 30.0) -> None:
+        """Stop one server (`kafka` or `mongo`) and wait until its port is closed."""
+        state = self._require_state()
+        getattr(state, name).stop(timeout)
+        port = self.ports.kafka if name == "kafka" else self.ports.mongo
+        if not wait_ports_closed(HOST, [port], timeout=10):
+            raise StackError(f"{name} still answers on port {port} after it stopped")
+
+    def start_service(self, name: str, *, timeout: float = 90.0) -> None:
+        """Start one server again on the same data and ports, and wait until it answers."""
+        state = self._require_state()
+        server = self.kafka if name == "kafka" else self.mongo
+        proc = spawn(server.prepare(), server.log_file, cwd=self.state_dir)
+        refs = {"kafka": state.kafka, "mongo": state.mongo, name: ProcessRef.of(proc.pid)}
+        state = StackState(ports=self.ports, **refs)
+        state.save(self.state_file)
+        self._state = state
+        self._wait_ready(state, timeout=timeout, progress=lambda _m: None)
+
+    def _require_state(self) -> StackState:
+        state = self._state or StackState.load(self.state_file)
+        if state is None:
+            raise StackError("the stack is not running")
+        return state
+
     def stop(self, state: StackState | None = None, *, timeout: float = 30.0) -> bool:
         """Stop exactly the processes this stack recorded and wait until its ports are free.
 

@@ -1,0 +1,124 @@
+"""The Kafka consumer: bad records go to the dead-letter topic with a reason, good ones in the
+same batch are stored, and every offset is committed only after its batch is stored."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from gpu_analytics.stack.harness import PARTITIONS, Pipeline
+
+pytestmark = pytest.mark.integration
+
+BAD_RECORDS: list[tuple[bytes, str]] = [
+    (b"{not json", "not_json"),
+    (b"[1, 2, 3]", "not_object"),
+    (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h", "gpu_index": "zero",
+                   "gpu_uuid": "GPU-1", "name": "L4"}), "wrong_type"),
+    (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h", "gpu_index": 0,
+                   "gpu_uuid": "GPU-1", "name": "L4", "utilization_gpu_pct": 140}), "out_of_range"),
+    (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h", "gpu_index": 0}), "missing_field"),
+    (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h" * 70_000}), "too_large"),
+    (b"", "empty"),
+]
+
+
+async def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list[Any]:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    processor = await pipeline.start_processor()
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers,
+                                max_request_size=2_000_000)
+    await producer.start()
+    try:
+        for seq in range(50):  # good and bad interleaved on one partition: one batch
+            await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(seq)),
+                                partition=0)
+            if seq < len(BAD_RECORDS):
+                await producer.send(pipeline.gpu_topic, BAD_RECORDS[seq][0], partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    docs = await pipeline.wait_stored(50)
+    assert sorted(d["host"] for d in docs) == sorted(f"seq-{i}" for i in range(50))
+    dead = await _read_all(pipeline.stack.bootstrap_servers, f"{pipeline.gpu_topic}.dlq",
+                           len(BAD_RECORDS))
+    reasons = {dict(r.headers)["dlq.reason"].decode(): r for r in dead}
+    assert sorted(reasons) == sorted(reason for _, reason in BAD_RECORDS)
+    for value, reason in BAD_RECORDS:
+        assert reasons[reason].value == value
+        assert dict(reasons[reason].headers)["dlq.source"].startswith(
+            f"{pipeline.gpu_topic}:0:".encode())
+    for _, reason in BAD_RECORDS:
+        assert await processor.metric("gpu_analytics_events_invalid_total", reason=reason) == 1
+    assert await processor.metric("gpu_analytics_events_stored_total") == 50
+
+    await _assert_committed_to_end(pipeline)
+
+
+async def test_events_without_id_get_a_stable_offset_id_and_redelivery_is_ignored(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers)
+    await producer.start()
+    try:
+        for seq in range(20):
+            event = make_gpu_event(seq)
+            del event["event_id"]
+            await producer.send(pipeline.gpu_topic, orjson.dumps(event), partition=seq % 2)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    first = await pipeline.start_processor()
+    docs = await pipeline.wait_stored(20)
+    assert {d["_id"].rsplit(":", 2)[0] for d in docs} == {pipeline.gpu_topic}
+    first.stop()
+
+    # A new group re-reads the whole topic: every record is redelivered, nothing is stored twice.
+    pipeline.group += "-again"
+    second = await pipeline.start_processor()
+    deadline = time.monotonic() + 30
+    while await second.metric("gpu_analytics_events_duplicate_total") < 20:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.5)
+    assert len(await pipeline.stored()) == 20
+    assert await second.metric("gpu_analytics_events_stored_total") == 0
+
+
+async def _assert_committed_to_end(pipeline: Pipeline) -> None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.stack.bootstrap_servers,
+                                group_id=pipeline.group, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(pipeline.gpu_topic, p) for p in range(PARTITIONS)]
+        ends = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + 15
+        while True:
+            committed = {tp: await consumer.committed(tp) or 0 for tp in tps}
+            if committed == ends or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert committed == ends
+    finally:
+        await consumer.stop()

@@ -1,0 +1,181 @@
+"""HTTP ingest and queries, end to end: HTTP -> Kafka -> consumer -> MongoDB -> HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from gpu_analytics.stack.harness import Pipeline
+
+pytestmark = pytest.mark.integration
+
+
+async def test_ingest_single_and_array_are_accepted_stored_and_queryable(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    processor = await pipeline.start_processor()
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        one = await client.post("/api/v1/gpu-metrics", json=make_gpu_event(0))
+        assert one.status_code == 202
+        assert one.json() == {"accepted": 1}
+        batch = [make_gpu_event(i) for i in range(1, 100)]
+        many = await client.post("/api/v1/gpu-metrics", json=batch)
+        assert many.status_code == 202
+        assert many.json() == {"accepted": 99}
+        docs = await pipeline.wait_stored(100)
+        assert sorted(d["host"] for d in docs) == sorted(f"seq-{i}" for i in range(100))
+
+        gpus = await client.get("/api/v1/gpus")
+        assert gpus.status_code == 200
+        assert [g["gpu_uuid"] for g in gpus.json()] == [f"GPU-{i:08d}" for i in range(8)]
+        since = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+        samples = await client.get("/api/v1/gpus/GPU-00000003/metrics", params={"since": since})
+        assert samples.status_code == 200
+        assert len(samples.json()) == len([i for i in range(100) if i % 8 == 3])
+        missing = await client.get("/api/v1/gpus/GPU-nope/metrics")
+        assert missing.status_code == 404
+
+        stats = (await client.get("/api/v1/stats")).json()
+        assert stats["collections"]["gpu_metrics"] == 100
+        assert stats["dlq_total"] == 0
+
+
+async def test_token_usage_summary_prices_gpu_time(pipeline: Pipeline) -> None:
+    processor = await pipeline.start_processor()
+    now = datetime.now(UTC).isoformat()
+    gpu = {
+        "ts": now,
+        "host": "h",
+        "gpu_index": 0,
+        "gpu_uuid": "GPU-x",
+        "name": "NVIDIA L4",
+        "price_per_hour_usd": 3.6,
+    }
+    calls = [
+        {
+            "ts": now,
+            "host": "h",
+            "provider": "vllm",
+            "model": "llama-3.1-8b",
+            "input_tokens": 100,
+            "output_tokens": 900,
+            "latency_ms": 1000.0 + i,
+            "gpu_uuid": "GPU-x",
+        }
+        for i in range(20)
+    ]
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        assert (await client.post("/api/v1/gpu-metrics", json=gpu)).status_code == 202
+        assert (await client.post("/api/v1/token-usage", json=calls)).status_code == 202
+        await pipeline.wait_stored(20, "token_usage")
+        await pipeline.wait_stored(1, "gpu_metrics")
+        summary = await client.get("/api/v1/tokens/summary", params={"minutes": 10})
+    assert summary.status_code == 200
+    (model,) = summary.json()["models"]
+    assert model["model"] == "llama-3.1-8b"
+    assert model["events"] == 20
+    assert model["input_tokens"] + model["output_tokens"] == 20_000
+    assert model["tokens_per_s"] == pytest.approx(20_000 / 600)
+    assert 1015 <= model["p95_latency_ms"] <= 1019
+    gpu_hours = sum(1000.0 + i for i in range(20)) / 3_600_000
+    assert model["cost_per_1k_tokens_usd"] == pytest.approx(gpu_hours * 3.6 / 20)
+
+
+async def test_legacy_payloads_are_accepted_and_mapped(pipeline: Pipeline) -> None:
+    processor = await pipeline.start_processor()
+    legacy_gpu = {
+        "gpu_index": 2,
+        "name": "Tesla T4",
+        "utilization": 0.42,
+        "mem_used_mb": 4000,
+        "mem_total_mb": 16000,
+        "power_w": 55.5,
+        "price_per_hour_usd": 0.53,
+        "ts": "2026-11-27T08:00:00",
+        "host": "old-box",
+    }
+    legacy_tokens = {
+        "ts": "2026-11-27T08:00:01",
+        "model": "gpt-small",
+        "prompt_tokens": 12,
+        "completion_tokens": 34,
+        "latency_ms": 250,
+        "gpu_index": 2,
+    }
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        assert (await client.post("/api/v1/gpu-metrics", json=legacy_gpu)).status_code == 202
+        assert (await client.post("/api/v1/token-usage", json=legacy_tokens)).status_code == 202
+    (gpu,) = await pipeline.wait_stored(1, "gpu_metrics")
+    (tokens,) = await pipeline.wait_stored(1, "token_usage")
+    assert gpu["gpu_uuid"] == "legacy-old-box-2"
+    assert gpu["utilization_gpu_pct"] == pytest.approx(42.0)
+    assert gpu["utilization_mem_pct"] == pytest.approx(25.0)
+    assert gpu["ts"] == datetime(2026, 11, 27, 8, 0)
+    assert (tokens["input_tokens"], tokens["output_tokens"]) == (12, 34)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b"{not json", ["body"]),
+        (b'"a string"', ["body"]),
+        (b"[]", ["body"]),
+        (b'[{"gpu_index": "0"}]', ["body", 0, "gpu_index"]),
+        (b'{"utilization_gpu_pct": 101}', ["body", "utilization_gpu_pct"]),
+        (b'{"ts": "2026-11-27T08:00:00"}', ["body", "ts"]),
+    ],
+)
+async def test_bad_input_gets_422_with_the_field_and_publishes_nothing(
+    pipeline: Pipeline, body: bytes, where: list[Any]
+) -> None:
+    processor = await pipeline.start_processor()
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        response = await client.post(
+            "/api/v1/gpu-metrics", content=body, headers={"content-type": "application/json"}
+        )
+        assert response.status_code == 422
+        assert where in [err["loc"] for err in response.json()["detail"]]
+        assert await processor.metric("gpu_analytics_ingest_events_total") == 0
+
+
+async def test_one_bad_item_rejects_the_whole_batch(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    processor = await pipeline.start_processor()
+    batch = [make_gpu_event(0), make_gpu_event(1, gpu_index=-1), make_gpu_event(2)]
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        response = await client.post("/api/v1/gpu-metrics", json=batch)
+    assert response.status_code == 422
+    assert [err["loc"] for err in response.json()["detail"]] == [["body", 1, "gpu_index"]]
+
+
+async def test_body_over_the_limit_gets_413(pipeline: Pipeline) -> None:
+    processor = await pipeline.start_processor()
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        declared = await client.post("/api/v1/token-usage", content=b"[" + b" " * 1_100_000 + b"]")
+
+        async def chunks() -> Any:  # no Content-Length: the limit applies while reading
+            for _ in range(20):
+                yield b" " * 100_000
+
+        streamed = await client.post("/api/v1/token-usage", content=chunks())
+    assert declared.status_code == 413
+    assert streamed.status_code == 413
+    assert "limit" in declared.json()["detail"]
+
+
+async def test_query_with_since_after_until_gets_422(pipeline: Pipeline) -> None:
+    processor = await pipeline.start_processor()
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        response = await client.get(
+            "/api/v1/gpus/GPU-x/metrics",
+            params={"since": "2026-11-27T10:00:00Z", "until": "2026-11-27T09:00:00Z"},
+        )
+        naive = await client.get(
+            "/api/v1/gpus/GPU-x/metrics", params={"since": "2026-11-27T10:00:00"}
+        )
+    assert response.status_code == 422
+    assert naive.status_code == 422

@@ -1,0 +1,186 @@
+"""Outages mid-stream: each scenario ends with every event stored exactly once.
+
+These tests stop and start servers, so they run on a stack of their own (not the session's).
+The stream keeps sending through an outage and re-sends what was not acknowledged, with the same
+event id: that is the at-least-once side; idempotent inserts make it exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from gpu_analytics.stack import LocalStack, StackPorts
+from gpu_analytics.stack.fixtures import StackEnv
+from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor, gpu_event
+from gpu_analytics.stack.process import free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+EVENTS = 3000
+RATE = 250  # events/s: a 12 s stream, long enough for a 10 s outage in the middle
+OUTAGE_S = 10
+
+
+@pytest.fixture(scope="module")
+def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
+    local = LocalStack(
+        state_dir=tmp_path_factory.mktemp("outage-stack"),
+        ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
+    )
+    local.start(timeout=120)
+    try:
+        env = local.env()
+        yield StackEnv(env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], local)
+    finally:
+        local.stop()
+
+
+@pytest.fixture
+async def line(own_stack: StackEnv, tmp_path: Path) -> AsyncIterator[Pipeline]:
+    suffix = uuid.uuid4().hex[:8]
+    pipeline = Pipeline(own_stack, f"gpu.{suffix}", f"tok.{suffix}", f"db_{suffix}",
+                        f"g-{suffix}", tmp_path)
+    admin = AIOKafkaAdminClient(bootstrap_servers=own_stack.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics([
+            NewTopic(name, PARTITIONS if not name.endswith(".dlq") else 1, 1)
+            for base in (pipeline.gpu_topic, pipeline.token_topic)
+            for name in (base, f"{base}.dlq")
+        ])
+    finally:
+        await admin.close()
+    try:
+        yield pipeline
+    finally:
+        for processor in pipeline.processors:
+            processor.stop()
+
+
+async def stream(bootstrap: str, topic: str, events: int = EVENTS, rate: int = RATE) -> int:
+    """Send `events` at `rate`/s. What is not acknowledged within 10 s is sent again with the
+    same id by a fresh producer (a client's retry across an outage); returns how many."""
+
+    def new_producer() -> AIOKafkaProducer:
+        return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
+                                acks="all", linger_ms=5, request_timeout_ms=5000)
+
+    producer = new_producer()
+    await _until_ok(producer.start)
+    resent = 0
+    started = time.monotonic()
+    try:
+        for first in range(0, events, 25):
+            pending = [orjson.dumps(gpu_event(seq))
+                       for seq in range(first, min(first + 25, events))]
+            while pending:
+                try:
+                    futures = [await asyncio.wait_for(producer.send(topic, v), 10)
+                               for v in pending]
+                    await asyncio.wait_for(asyncio.gather(*futures), 10)
+                    pending = []
+                except (KafkaError, TimeoutError):
+                    resent += len(pending)
+                    with contextlib.suppress(KafkaError, TimeoutError):
+                        await asyncio.wait_for(producer.stop(), 10)
+                    await asyncio.sleep(0.5)
+                    producer = new_producer()
+                    await _until_ok(producer.start)
+            await asyncio.sleep(max(0.0, started + (first + 25) / rate - time.monotonic()))
+    finally:
+        with contextlib.suppress(KafkaError, TimeoutError):
+            await asyncio.wait_for(producer.stop(), 10)
+    return resent
+
+
+async def _until_ok(action: Callable[[], Awaitable[Any]]) -> None:
+    while True:
+        try:
+            await asyncio.wait_for(action(), 10)
+            return
+        except (KafkaError, TimeoutError):
+            await asyncio.sleep(0.5)
+
+
+async def _when_stored(line: Pipeline, count: int) -> None:
+    while len(await line.stored()) < count:
+        await asyncio.sleep(0.2)
+
+
+def assert_exactly_once(docs: list[dict[str, Any]]) -> None:
+    hosts = sorted(d["host"] for d in docs)
+    assert len(hosts) == EVENTS, f"{len(hosts)} stored, {EVENTS} sent"
+    assert hosts == sorted(f"seq-{i}" for i in range(EVENTS))
+
+
+async def _ready_status(processor: Processor) -> int:
+    async with httpx.AsyncClient(base_url=processor.url, timeout=5) as client:
+        return (await client.get("/readyz")).status_code
+
+
+async def test_processor_killed_mid_stream_then_restarted(line: Pipeline) -> None:
+    first = await line.start_processor()
+    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
+    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
+    first.kill()
+    await line.start_processor()
+    await sending
+    assert_exactly_once(await line.wait_stored(EVENTS))
+
+
+async def test_kafka_broker_down_for_ten_seconds(line: Pipeline) -> None:
+    assert line.stack.local is not None
+    processor = await line.start_processor()
+    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
+    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
+    await asyncio.to_thread(line.stack.local.stop_service, "kafka")
+    await asyncio.sleep(OUTAGE_S / 2)
+    assert await _ready_status(processor) == 503
+    await asyncio.sleep(OUTAGE_S / 2)
+    await asyncio.to_thread(line.stack.local.start_service, "kafka")
+    await sending
+    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert await _ready_status(processor) == 200
+
+
+async def test_mongo_down_for_ten_seconds(line: Pipeline) -> None:
+    assert line.stack.local is not None
+    processor = await line.start_processor()
+    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
+    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
+    await asyncio.to_thread(line.stack.local.stop_service, "mongo")
+    await asyncio.sleep(OUTAGE_S / 2)
+    assert await _ready_status(processor) == 503
+    consumed_during = await processor.metric("gpu_analytics_events_consumed_total")
+    stored_during = await processor.metric("gpu_analytics_events_stored_total")
+    await asyncio.sleep(OUTAGE_S / 2)
+    # Paused: the consumer holds its batch (retrying the insert) and reads nothing further.
+    assert await processor.metric("gpu_analytics_events_stored_total") == stored_during
+    assert await processor.metric("gpu_analytics_events_consumed_total") == consumed_during
+    await asyncio.to_thread(line.stack.local.start_service, "mongo")
+    await sending
+    assert_exactly_once(await line.wait_stored(EVENTS))
+
+
+async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
+    first = await line.start_processor()
+    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
+    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
+    second = await line.start_processor()
+    await sending
+    assert_exactly_once(await line.wait_stored(EVENTS))
+    consumed = [await p.metric("gpu_analytics_events_consumed_total") for p in (first, second)]
+    assert all(c > 0 for c in consumed), consumed  # both took part after the rebalance
