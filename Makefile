@@ -26,8 +26,8 @@ help: ## list the targets
 setup: ## install every tool and dependency into .venv, .tools and .cache (idempotent)
 	@scripts/setup.sh
 
-dev: ## run the stack locally in the foreground; Ctrl-C stops everything
-	@$(VENV)/gpu-analytics stack up
+dev: ## run the pipeline locally (stack, processor, producer, Prometheus); Ctrl-C stops all
+	@$(VENV)/gpu-analytics dev
 
 test: lint validate pytest ## every test and check (what CI runs)
 

@@ -38,3 +38,11 @@ def processor() -> None:
     from gpu_analytics.processor.main import serve
 
     raise typer.Exit(serve())
+
+
+@app.command()
+def dev() -> None:
+    """Run the whole pipeline locally (stack, processor, producer, Prometheus); Ctrl-C stops."""
+    from gpu_analytics.stack.dev import run_dev
+
+    raise typer.Exit(run_dev())

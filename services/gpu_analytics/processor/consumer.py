@@ -27,12 +27,14 @@ from pymongo.errors import PyMongoError
 
 from gpu_analytics.config import ProcessorSettings
 from gpu_analytics.events import (
+    GPU_METRICS,
+    TOKEN_USAGE,
+    EventKind,
     GpuMetric,
+    NotAnObject,
     TokenUsage,
     describe_errors,
     invalid_reason,
-    parse_gpu_metric,
-    parse_token_usage,
 )
 from gpu_analytics.processor import metrics
 from gpu_analytics.processor.publisher import Publisher
@@ -45,13 +47,12 @@ MAX_EVENT_BYTES = 64 * 1024
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0
 
 T = TypeVar("T")
-Parser = Callable[..., GpuMetric | TokenUsage]
 
 
 @dataclass
 class _Route:
     collection: str
-    parse: Parser
+    kind: EventKind
 
 
 @dataclass
@@ -101,8 +102,8 @@ class EventConsumer:
         self._db = db
         self._publisher = publisher
         self._routes = {
-            settings.topic_gpu_metrics: _Route("gpu_metrics", parse_gpu_metric),
-            settings.topic_token_usage: _Route("token_usage", parse_token_usage),
+            settings.topic_gpu_metrics: _Route("gpu_metrics", GPU_METRICS),
+            settings.topic_token_usage: _Route("token_usage", TOKEN_USAGE),
         }
         self._listener = _Rebalance()
         self._consumer = AIOKafkaConsumer(
@@ -110,7 +111,6 @@ class EventConsumer:
             group_id=settings.consumer_group,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            isolation_level="read_committed",
         )
 
     async def run(self) -> None:
@@ -144,9 +144,9 @@ class EventConsumer:
             if duplicates:
                 metrics.EVENTS_DUPLICATE.labels(topic).inc(duplicates)
             now = datetime.now(UTC)
-            histogram = metrics.END_TO_END_LATENCY.labels(topic)
-            for ts in batch.timestamps[topic]:
-                histogram.observe((now - ts).total_seconds())
+            metrics.END_TO_END_LATENCY.observe_many(
+                (topic,), [(now - ts).total_seconds() for ts in batch.timestamps[topic]]
+            )
         await self._commit(batch.offsets)
 
     def _decode(self, tp: TopicPartition, records: list[Any], batch: _Batch) -> None:
@@ -155,32 +155,30 @@ class EventConsumer:
         stamps = batch.timestamps.setdefault(tp.topic, [])
         for record in records:
             try:
-                event = self._parse(tp, record, route)
+                event = self._parse(record.value, route)
             except _Invalid as bad:
                 metrics.EVENTS_INVALID.labels(tp.topic, bad.reason).inc()
                 batch.dead_letters.append(self._dead_letter(tp, record, bad))
                 continue
-            docs.append(event.to_document())
+            docs.append(event.to_document(f"{tp.topic}:{tp.partition}:{record.offset}"))
             stamps.append(event.ts)
         metrics.EVENTS_CONSUMED.labels(tp.topic).inc(len(records))
         batch.offsets[tp] = records[-1].offset + 1
 
-    def _parse(self, tp: TopicPartition, record: Any, route: _Route) -> GpuMetric | TokenUsage:
-        value: bytes | None = record.value
+    @staticmethod
+    def _parse(value: bytes | None, route: _Route) -> GpuMetric | TokenUsage:
         if not value:
             raise _Invalid("empty", "record has no value")
         if len(value) > MAX_EVENT_BYTES:
             raise _Invalid("too_large", f"{len(value)} bytes > {MAX_EVENT_BYTES}")
         try:
-            data = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise _Invalid("not_json", str(exc)) from exc
-        if not isinstance(data, dict):
-            raise _Invalid("not_object", f"expected a JSON object, got {type(data).__name__}")
-        try:
-            return route.parse(data, default_id=f"{tp.topic}:{tp.partition}:{record.offset}")
+            return route.kind.from_json(value)
         except ValidationError as exc:
             raise _Invalid(invalid_reason(exc), describe_errors(exc)) from exc
+        except NotAnObject as exc:
+            raise _Invalid("not_object", str(exc)) from exc
+        except orjson.JSONDecodeError as exc:
+            raise _Invalid("not_json", str(exc)) from exc
 
     def _dead_letter(self, tp: TopicPartition, record: Any, bad: _Invalid) -> _DeadLetter:
         headers = [

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from gpu_analytics.processor.histogram import BulkHistogram
+
 EVENTS_CONSUMED = Counter(
     "gpu_analytics_events_consumed_total", "Records read from Kafka.", ["topic"]
 )
@@ -28,7 +30,7 @@ BATCH_STORE_SECONDS = Histogram(
     "Time to store one consumed batch (validation, dead-lettering, bulk insert).",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-END_TO_END_LATENCY = Histogram(
+END_TO_END_LATENCY = BulkHistogram(
     "gpu_analytics_end_to_end_latency_seconds",
     "Store time minus event timestamp.",
     ["topic"],

@@ -81,7 +81,9 @@ class ProcessRef:
             proc.wait(10)
 
 
-def spawn(cmd: Sequence[str], log_file: Path, cwd: Path) -> subprocess.Popen[bytes]:
+def spawn(
+    cmd: Sequence[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start `cmd` in its own session (a terminal's Ctrl-C reaches only the stack CLI, which
     then stops the children in order), with stdout and stderr appended to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +95,7 @@ def spawn(cmd: Sequence[str], log_file: Path, cwd: Path) -> subprocess.Popen[byt
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
 
 

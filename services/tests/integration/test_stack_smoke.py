@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
+
+from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
 
 pytestmark = pytest.mark.integration
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
 from gpu_analytics.stack.harness import PARTITIONS, Pipeline, gpu_event, new_topic_named
 

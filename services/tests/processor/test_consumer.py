@@ -19,10 +19,31 @@ pytestmark = pytest.mark.integration
 BAD_RECORDS: list[tuple[bytes, str]] = [
     (b"{not json", "not_json"),
     (b"[1, 2, 3]", "not_object"),
-    (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h", "gpu_index": "zero",
-                   "gpu_uuid": "GPU-1", "name": "L4"}), "wrong_type"),
-    (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h", "gpu_index": 0,
-                   "gpu_uuid": "GPU-1", "name": "L4", "utilization_gpu_pct": 140}), "out_of_range"),
+    (
+        orjson.dumps(
+            {
+                "ts": "2026-11-27T08:00:00Z",
+                "host": "h",
+                "gpu_index": "zero",
+                "gpu_uuid": "GPU-1",
+                "name": "L4",
+            }
+        ),
+        "wrong_type",
+    ),
+    (
+        orjson.dumps(
+            {
+                "ts": "2026-11-27T08:00:00Z",
+                "host": "h",
+                "gpu_index": 0,
+                "gpu_uuid": "GPU-1",
+                "name": "L4",
+                "utilization_gpu_pct": 140,
+            }
+        ),
+        "out_of_range",
+    ),
     (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h", "gpu_index": 0}), "missing_field"),
     (orjson.dumps({"ts": "2026-11-27T08:00:00Z", "host": "h" * 70_000}), "too_large"),
     (b"", "empty"),
@@ -47,13 +68,13 @@ async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
     pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
 ) -> None:
     processor = await pipeline.start_processor()
-    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers,
-                                max_request_size=2_000_000)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=pipeline.stack.bootstrap_servers, max_request_size=2_000_000
+    )
     await producer.start()
     try:
         for seq in range(50):  # good and bad interleaved on one partition: one batch
-            await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(seq)),
-                                partition=0)
+            await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(seq)), partition=0)
             if seq < len(BAD_RECORDS):
                 await producer.send(pipeline.gpu_topic, BAD_RECORDS[seq][0], partition=0)
         await producer.flush()
@@ -62,14 +83,16 @@ async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
 
     docs = await pipeline.wait_stored(50)
     assert sorted(d["host"] for d in docs) == sorted(f"seq-{i}" for i in range(50))
-    dead = await _read_all(pipeline.stack.bootstrap_servers, f"{pipeline.gpu_topic}.dlq",
-                           len(BAD_RECORDS))
+    dead = await _read_all(
+        pipeline.stack.bootstrap_servers, f"{pipeline.gpu_topic}.dlq", len(BAD_RECORDS)
+    )
     reasons = {dict(r.headers)["dlq.reason"].decode(): r for r in dead}
     assert sorted(reasons) == sorted(reason for _, reason in BAD_RECORDS)
     for value, reason in BAD_RECORDS:
         assert reasons[reason].value == value
         assert dict(reasons[reason].headers)["dlq.source"].startswith(
-            f"{pipeline.gpu_topic}:0:".encode())
+            f"{pipeline.gpu_topic}:0:".encode()
+        )
     for _, reason in BAD_RECORDS:
         assert await processor.metric("gpu_analytics_events_invalid_total", reason=reason) == 1
     assert await processor.metric("gpu_analytics_events_stored_total") == 50
@@ -107,8 +130,11 @@ async def test_events_without_id_get_a_stable_offset_id_and_redelivery_is_ignore
 
 
 async def _assert_committed_to_end(pipeline: Pipeline) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=pipeline.stack.bootstrap_servers,
-                                group_id=pipeline.group, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=pipeline.stack.bootstrap_servers,
+        group_id=pipeline.group,
+        enable_auto_commit=False,
+    )
     await consumer.start()
     try:
         tps = [TopicPartition(pipeline.gpu_topic, p) for p in range(PARTITIONS)]

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from gpu_analytics.stack.harness import Pipeline
 
 pytestmark = pytest.mark.integration

@@ -51,16 +51,19 @@ def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
 @pytest.fixture
 async def line(own_stack: StackEnv, tmp_path: Path) -> AsyncIterator[Pipeline]:
     suffix = uuid.uuid4().hex[:8]
-    pipeline = Pipeline(own_stack, f"gpu.{suffix}", f"tok.{suffix}", f"db_{suffix}",
-                        f"g-{suffix}", tmp_path)
+    pipeline = Pipeline(
+        own_stack, f"gpu.{suffix}", f"tok.{suffix}", f"db_{suffix}", f"g-{suffix}", tmp_path
+    )
     admin = AIOKafkaAdminClient(bootstrap_servers=own_stack.bootstrap_servers)
     await admin.start()
     try:
-        await admin.create_topics([
-            NewTopic(name, PARTITIONS if not name.endswith(".dlq") else 1, 1)
-            for base in (pipeline.gpu_topic, pipeline.token_topic)
-            for name in (base, f"{base}.dlq")
-        ])
+        await admin.create_topics(
+            [
+                NewTopic(name, PARTITIONS if not name.endswith(".dlq") else 1, 1)
+                for base in (pipeline.gpu_topic, pipeline.token_topic)
+                for name in (base, f"{base}.dlq")
+            ]
+        )
     finally:
         await admin.close()
     try:
@@ -75,8 +78,13 @@ async def stream(bootstrap: str, topic: str, events: int = EVENTS, rate: int = R
     same id by a fresh producer (a client's retry across an outage); returns how many."""
 
     def new_producer() -> AIOKafkaProducer:
-        return AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True,
-                                acks="all", linger_ms=5, request_timeout_ms=5000)
+        return AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=5000,
+        )
 
     producer = new_producer()
     await _until_ok(producer.start)
@@ -84,12 +92,12 @@ async def stream(bootstrap: str, topic: str, events: int = EVENTS, rate: int = R
     started = time.monotonic()
     try:
         for first in range(0, events, 25):
-            pending = [orjson.dumps(gpu_event(seq))
-                       for seq in range(first, min(first + 25, events))]
+            pending = [
+                orjson.dumps(gpu_event(seq)) for seq in range(first, min(first + 25, events))
+            ]
             while pending:
                 try:
-                    futures = [await asyncio.wait_for(producer.send(topic, v), 10)
-                               for v in pending]
+                    futures = [await asyncio.wait_for(producer.send(topic, v), 10) for v in pending]
                     await asyncio.wait_for(asyncio.gather(*futures), 10)
                     pending = []
                 except (KafkaError, TimeoutError):

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from gpu_analytics.stack.process import free_port, port_open
 
 pytestmark = pytest.mark.integration

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,7 +10,7 @@ from aiokafka.errors import KafkaError
 from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel, ValidationError
 
-from gpu_analytics.events import GpuMetric, TokenUsage, parse_gpu_metric, parse_token_usage
+from gpu_analytics.events import GPU_METRICS, TOKEN_USAGE, EventKind, GpuMetric, TokenUsage
 from gpu_analytics.processor import metrics
 from gpu_analytics.processor.deps import RuntimeDep
 
@@ -40,14 +39,14 @@ _BODY_DOC: dict[str, Any] = {
 @router.post("/gpu-metrics", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_BODY_DOC)
 async def ingest_gpu_metrics(request: Request, runtime: RuntimeDep) -> Accepted:
     """Accept `gpu.metrics.v1` events (or legacy payloads); 422 lists every field error."""
-    events = await _validated(request, runtime.settings.ingest_max_bytes, parse_gpu_metric)
+    events = await _validated(request, runtime.settings.ingest_max_bytes, GPU_METRICS)
     return await _publish(runtime, runtime.settings.topic_gpu_metrics, events)
 
 
 @router.post("/token-usage", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_BODY_DOC)
 async def ingest_token_usage(request: Request, runtime: RuntimeDep) -> Accepted:
     """Accept `token.usage.v1` events (or legacy payloads); 422 lists every field error."""
-    events = await _validated(request, runtime.settings.ingest_max_bytes, parse_token_usage)
+    events = await _validated(request, runtime.settings.ingest_max_bytes, TOKEN_USAGE)
     return await _publish(runtime, runtime.settings.topic_token_usage, events)
 
 
@@ -70,7 +69,7 @@ async def _publish(
     return Accepted(accepted=len(events))
 
 
-async def _validated(request: Request, limit: int, parse: Callable[..., Any]) -> list[Any]:
+async def _validated(request: Request, limit: int, kind: EventKind) -> list[Any]:
     body = await _read_limited(request, limit)
     try:
         data = orjson.loads(body)
@@ -94,7 +93,7 @@ async def _validated(request: Request, limit: int, parse: Callable[..., Any]) ->
             )
             continue
         try:
-            events.append(parse(item, default_id=str(uuid.uuid4())))
+            events.append(kind.from_dict(item).with_id(str(uuid.uuid4())))
         except ValidationError as exc:
             errors.extend(
                 {"type": e["type"], "loc": [*loc, *e["loc"]], "msg": e["msg"]}

@@ -1,0 +1,158 @@
+"""`gpu-analytics dev` (make dev): the whole pipeline on this machine, in the foreground.
+
+Kafka + MongoDB-wire server, the declared topics, the processor on :8080, a synthetic producer
+(metrics on :9100) and, when `make setup` unpacked it, Prometheus on :9090 scraping both with
+the project's alert rules loaded. Ctrl-C stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import yaml
+
+from gpu_analytics.stack.paths import default_state_dir, repo_root, tools_dir
+from gpu_analytics.stack.process import ensure_port_free, spawn
+from gpu_analytics.stack.stack import LocalStack, StackError
+from gpu_analytics.stack.topics import ensure_topics
+
+HOST = "127.0.0.1"
+
+
+@dataclass
+class _Service:
+    name: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+
+def _say(message: str) -> None:
+    sys.stderr.write(f"dev: {message}\n")
+    sys.stderr.flush()
+
+
+def _prometheus_config(state: Path, processor_port: int, producer_port: int) -> Path:
+    """Scrape config for both services, plus the groups of our PrometheusRules."""
+    rules_dir = state / "rules"
+    rules_dir.mkdir(parents=True, exist_ok=True)
+    rule_files = []
+    for source in sorted((repo_root() / "monitoring" / "rules").glob("*.yaml")):
+        for doc in yaml.safe_load_all(source.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "PrometheusRule":
+                target = rules_dir / source.name
+                target.write_text(yaml.safe_dump({"groups": doc["spec"]["groups"]}))
+                rule_files.append(str(target))
+    config = {
+        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        "rule_files": rule_files,
+        "scrape_configs": [
+            {
+                "job_name": "processor",
+                "static_configs": [
+                    {"targets": [f"{HOST}:{processor_port}"], "labels": {"service": "processor"}}
+                ],
+            },
+            {
+                "job_name": "producer",
+                "static_configs": [
+                    {"targets": [f"{HOST}:{producer_port}"], "labels": {"service": "producer"}}
+                ],
+            },
+        ],
+    }
+    path = state / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def run_dev() -> int:
+    state = default_state_dir()
+    processor_port = int(os.environ.get("HTTP_PORT", "8080"))
+    producer_port = int(os.environ.get("METRICS_PORT", "9100"))
+    prometheus_port = int(os.environ.get("PROMETHEUS_PORT", "9090"))
+    prometheus = tools_dir() / "bin" / "prometheus"
+    stack = LocalStack(state_dir=state)
+    try:
+        ensure_port_free(HOST, processor_port, "processor", "HTTP_PORT")
+        ensure_port_free(HOST, producer_port, "producer metrics", "METRICS_PORT")
+        if prometheus.exists():
+            ensure_port_free(HOST, prometheus_port, "Prometheus", "PROMETHEUS_PORT")
+        stack.start(progress=_say)
+    except StackError as exc:
+        _say(f"error: {exc}")
+        return 1
+    services: list[_Service] = []
+    stopping = False
+
+    def _request_stop(_sig: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _request_stop)
+    signal.signal(signal.SIGTERM, _request_stop)
+    try:
+        created = ensure_topics(stack.kafka.bootstrap_servers)
+        _say(f"topics ready ({', '.join(created) or 'all existed'})")
+        env = {
+            **os.environ,
+            **stack.env(),
+            "HTTP_HOST": HOST,
+            "HTTP_PORT": str(processor_port),
+            "METRICS_HOST": HOST,
+            "METRICS_PORT": str(producer_port),
+            "PRODUCER_SOURCE": os.environ.get("PRODUCER_SOURCE", "synthetic"),
+            "PRODUCER_RATE": os.environ.get("PRODUCER_RATE", "20"),
+        }
+        cli = shutil.which("gpu-analytics") or str(Path(sys.executable).with_name("gpu-analytics"))
+        for name in ("processor", "producer"):
+            log = state / f"{name}.log"
+            services.append(_Service(name, spawn([cli, name], log, cwd=state, env=env), log))
+        if prometheus.exists():
+            config = _prometheus_config(state, processor_port, producer_port)
+            cmd = [
+                str(prometheus),
+                f"--config.file={config}",
+                f"--storage.tsdb.path={state / 'prometheus-data'}",
+                f"--web.listen-address={HOST}:{prometheus_port}",
+            ]
+            log = state / "prometheus.log"
+            services.append(_Service("prometheus", spawn(cmd, log, cwd=state), log))
+        lines = [
+            f"processor API   http://{HOST}:{processor_port}/docs",
+            f"processor       http://{HOST}:{processor_port}/api/v1/stats",
+            f"producer        http://{HOST}:{producer_port}/metrics",
+            f"Kafka           {stack.kafka.bootstrap_servers}",
+            f"MongoDB         {stack.mongo.uri}",
+        ]
+        if prometheus.exists():
+            lines.append(f"Prometheus      http://{HOST}:{prometheus_port}/graph")
+        lines.append(f"logs            {state}/*.log")
+        sys.stdout.write("\n".join(lines) + "\n")
+        sys.stdout.flush()
+        _say("running; press Ctrl-C to stop")
+        while not stopping:
+            for service in services:
+                if service.proc.poll() is not None:
+                    _say(f"{service.name} exited ({service.proc.returncode}); see {service.log}")
+                    stopping = True
+            time.sleep(0.5)
+    finally:
+        _say("stopping")
+        for service in reversed(services):
+            if service.proc.poll() is None:
+                service.proc.terminate()
+                try:
+                    service.proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    service.proc.kill()
+        stack.stop()
+        _say("stopped")
+    return 0

@@ -1,0 +1,66 @@
+"""`make bench`: the performance benchmarks, each against a reference in the same run.
+
+Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark `--runs` times
+(medians), and ends with one JSON object per benchmark on its own line:
+
+    {"bench": "processor_cpu_per_event", "ratio": ..., ...}   ours / bare loop CPU per event
+    {"bench": "producer_send_rate", "ratio": ..., ...}        ours / Kafka Java ProducerPerformance
+    {"bench": "http_ingest_rate", "ratio": ..., ...}          ours / direct Kafka publish
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import ingest_rate  # noqa: E402
+import processor_cpu  # noqa: E402
+import producer_rate  # noqa: E402
+
+from gpu_analytics.stack import LocalStack, StackPorts  # noqa: E402
+from gpu_analytics.stack.fixtures import StackEnv  # noqa: E402
+from gpu_analytics.stack.process import free_port  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per benchmark (median)")
+    parser.add_argument("--only", choices=["processor", "producer", "ingest"], action="append")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    selected = args.only or ["processor", "producer", "ingest"]
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        stack = LocalStack(
+            state_dir=Path(tmp) / "stack",
+            ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
+        )
+        stack.start(progress=lambda m: sys.stderr.write(f"bench: {m}\n"))
+        env = stack.env()
+        results = []
+        try:
+            if "processor" in selected:
+                sys.stderr.write("bench: processor CPU per stored event ...\n")
+                results.append(processor_cpu.bench(env["KAFKA_BOOTSTRAP_SERVERS"],
+                                                   env["MONGODB_URI"], args.runs))
+            if "producer" in selected:
+                sys.stderr.write("bench: producer send rate ...\n")
+                results.append(producer_rate.bench(env["KAFKA_BOOTSTRAP_SERVERS"], args.runs))
+            if "ingest" in selected:
+                sys.stderr.write("bench: HTTP ingest rate ...\n")
+                stack_env = StackEnv(env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], stack)
+                results.append(ingest_rate.bench(stack_env, args.runs, Path(tmp)))
+        finally:
+            stack.stop()
+    for result in results:
+        sys.stdout.write(json.dumps(result) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
