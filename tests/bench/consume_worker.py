@@ -30,15 +30,21 @@ from gpu_analytics.processor.publisher import Publisher
 async def ours(bootstrap: str, mongo_uri: str, topic: str, events: int) -> dict[str, float]:
     run = uuid.uuid4().hex[:8]
     settings = ProcessorSettings(
-        kafka_bootstrap_servers=bootstrap, mongodb_uri=mongo_uri, mongodb_db=f"bench_{run}",
-        topic_gpu_metrics=topic, topic_token_usage=f"{topic}.unused", consumer_group=f"o-{run}",
+        kafka_bootstrap_servers=bootstrap,
+        mongodb_uri=mongo_uri,
+        mongodb_db=f"bench_{run}",
+        topic_gpu_metrics=topic,
+        topic_token_usage=f"{topic}.unused",
+        consumer_group=f"o-{run}",
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     publisher = Publisher(bootstrap)
     await publisher.start()
     stored = metrics.EVENTS_STORED.labels(topic)
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    task = asyncio.create_task(EventConsumer(settings, client[settings.mongodb_db], publisher).run())
+    task = asyncio.create_task(
+        EventConsumer(settings, client[settings.mongodb_db], publisher).run()
+    )
     while stored._value.get() < events:  # noqa: SLF001 - reading our own counter in-process
         await asyncio.sleep(0.01)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
@@ -54,8 +60,13 @@ async def reference(bootstrap: str, mongo_uri: str, topic: str, events: int) -> 
     run = uuid.uuid4().hex[:8]
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
     collection = client[f"ref_{run}"]["gpu_metrics"]
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"r-{run}",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"r-{run}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     cpu0, wall0 = time.process_time(), time.perf_counter()
     await consumer.start()
     stored = 0

@@ -38,8 +38,9 @@ def _batches() -> list[list[dict[str, object]]]:
 
 async def _ours(stack: StackEnv, log_dir: Path) -> float:
     run = uuid.uuid4().hex[:8]
-    line = Pipeline(stack, f"bench.ing.{run}", f"bench.tok.{run}", f"bench_{run}", f"i-{run}",
-                    log_dir)
+    line = Pipeline(
+        stack, f"bench.ing.{run}", f"bench.tok.{run}", f"bench_{run}", f"i-{run}", log_dir
+    )
     await _topics(stack.bootstrap_servers, [line.gpu_topic, line.token_topic])
     processor = await line.start_processor()
     bodies = [orjson.dumps(b) for b in _batches()]
@@ -50,8 +51,9 @@ async def _ours(stack: StackEnv, log_dir: Path) -> float:
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             body = queue.get_nowait()
-            response = await client.post("/api/v1/gpu-metrics", content=body,
-                                         headers={"content-type": "application/json"})
+            response = await client.post(
+                "/api/v1/gpu-metrics", content=body, headers={"content-type": "application/json"}
+            )
             response.raise_for_status()
 
     try:
@@ -66,14 +68,21 @@ async def _ours(stack: StackEnv, log_dir: Path) -> float:
 async def _direct(bootstrap: str) -> float:
     topic = f"bench.direct.{uuid.uuid4().hex[:8]}"
     await _topics(bootstrap, [topic])
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=True, acks="all",
-                                compression_type="lz4", linger_ms=5)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=True,
+        acks="all",
+        compression_type="lz4",
+        linger_ms=5,
+    )
     await producer.start()
     try:
         events = [e for batch in _batches() for e in batch]
         started = time.perf_counter()
-        futures = [await producer.send(topic, orjson.dumps(e), key=str(e["gpu_uuid"]).encode())
-                   for e in events]  # all in flight at once: the broker's best case
+        futures = [
+            await producer.send(topic, orjson.dumps(e), key=str(e["gpu_uuid"]).encode())
+            for e in events
+        ]  # all in flight at once: the broker's best case
         await asyncio.gather(*futures)
         return len(events) / (time.perf_counter() - started)
     finally:

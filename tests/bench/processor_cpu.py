@@ -43,7 +43,10 @@ async def _fill_topic(bootstrap: str, events: int) -> str:
 def _run(mode: str, bootstrap: str, mongo_uri: str, topic: str, events: int) -> float:
     out = subprocess.run(
         [sys.executable, str(WORKER), mode, bootstrap, mongo_uri, topic, str(events)],
-        capture_output=True, text=True, check=True, timeout=600,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     result = orjson.loads(out.stdout.strip().splitlines()[-1])
     if result["stored"] < events:

@@ -11,21 +11,26 @@ Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 import tempfile
 from pathlib import Path
 
+from gpu_analytics.stack import LocalStack, StackPorts
+from gpu_analytics.stack.fixtures import StackEnv
+from gpu_analytics.stack.process import free_port
+
+# The benchmark modules sit beside this script (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).parent))
+ingest_rate = importlib.import_module("ingest_rate")
+processor_cpu = importlib.import_module("processor_cpu")
+producer_rate = importlib.import_module("producer_rate")
 
-import ingest_rate  # noqa: E402
-import processor_cpu  # noqa: E402
-import producer_rate  # noqa: E402
 
-from gpu_analytics.stack import LocalStack, StackPorts  # noqa: E402
-from gpu_analytics.stack.fixtures import StackEnv  # noqa: E402
-from gpu_analytics.stack.process import free_port  # noqa: E402
+def _progress(message: str) -> None:
+    sys.stderr.write(f"bench: {message}\n")
 
 
 def main() -> int:
@@ -40,14 +45,17 @@ def main() -> int:
             state_dir=Path(tmp) / "stack",
             ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
         )
-        stack.start(progress=lambda m: sys.stderr.write(f"bench: {m}\n"))
+        stack.start(progress=_progress)
         env = stack.env()
         results = []
         try:
             if "processor" in selected:
                 sys.stderr.write("bench: processor CPU per stored event ...\n")
-                results.append(processor_cpu.bench(env["KAFKA_BOOTSTRAP_SERVERS"],
-                                                   env["MONGODB_URI"], args.runs))
+                results.append(
+                    processor_cpu.bench(
+                        env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], args.runs
+                    )
+                )
             if "producer" in selected:
                 sys.stderr.write("bench: producer send rate ...\n")
                 results.append(producer_rate.bench(env["KAFKA_BOOTSTRAP_SERVERS"], args.runs))

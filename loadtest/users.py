@@ -1,0 +1,99 @@
+"""Locust users for the processor: HTTP ingest (what drives the HPA) and the query API.
+
+    locust -f loadtest/users.py --host http://127.0.0.1:8080 -u 50 -r 5    # manual
+    locust -f loadtest --host http://127.0.0.1:8080                         # HPA demo shape
+
+Events are synthetic but shaped like the real ones (gpu.metrics.v1, token.usage.v1); the seed
+is fixed per user so a run can be replayed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from locust import FastHttpUser, between, task
+
+BATCH = 100  # events per ingest request
+MODELS = ["llama-3.1-8b-instruct", "mistral-7b-instruct-v0.3", "qwen2.5-14b-instruct"]
+_user_ids = itertools.count()
+
+
+class IngestUser(FastHttpUser):
+    """A telemetry agent posting batches of GPU samples and LLM calls."""
+
+    host = "http://127.0.0.1:8080"
+    wait_time = between(0.05, 0.2)
+    weight = 4
+
+    def on_start(self) -> None:
+        self.rng = random.Random(next(_user_ids))
+        self.host_name = f"loadgen-{uuid.UUID(int=self.rng.getrandbits(128)).hex[:8]}"
+        self.gpus = [f"GPU-{uuid.UUID(int=self.rng.getrandbits(128))}" for _ in range(8)]
+
+    def _gpu_sample(self, index: int) -> dict[str, Any]:
+        util = self.rng.uniform(5, 100)
+        return {
+            "ts": datetime.now(UTC).isoformat(),
+            "host": self.host_name,
+            "gpu_index": index,
+            "gpu_uuid": self.gpus[index],
+            "name": "NVIDIA L4",
+            "utilization_gpu_pct": round(util, 1),
+            "utilization_mem_pct": round(util * 0.6, 1),
+            "mem_used_mb": round(22_000 * util / 100, 1),
+            "mem_total_mb": 23_034.0,
+            "power_w": round(20 + 52 * util / 100, 1),
+            "temperature_c": round(35 + 40 * util / 100, 1),
+            "sm_clock_mhz": 2040.0,
+            "price_per_hour_usd": 0.80,
+        }
+
+    def _llm_call(self) -> dict[str, Any]:
+        output_tokens = self.rng.randint(16, 1024)
+        return {
+            "ts": datetime.now(UTC).isoformat(),
+            "host": self.host_name,
+            "provider": "vllm",
+            "model": self.rng.choice(MODELS),
+            "operation": "chat",
+            "input_tokens": self.rng.randint(32, 4096),
+            "output_tokens": output_tokens,
+            "latency_ms": round(80 + output_tokens * self.rng.uniform(8, 25), 1),
+            "ttft_ms": round(self.rng.uniform(40, 400), 1),
+            "gpu_uuid": self.rng.choice(self.gpus),
+            "status": "ok" if self.rng.random() > 0.01 else "error",
+        }
+
+    @task(3)
+    def gpu_metrics(self) -> None:
+        batch = [self._gpu_sample(i % 8) for i in range(BATCH)]
+        self.client.post("/api/v1/gpu-metrics", json=batch, name="POST gpu-metrics x100")
+
+    @task(2)
+    def token_usage(self) -> None:
+        batch = [self._llm_call() for _ in range(BATCH)]
+        self.client.post("/api/v1/token-usage", json=batch, name="POST token-usage x100")
+
+
+class DashboardUser(FastHttpUser):
+    """Someone watching the dashboards: the query endpoints."""
+
+    host = "http://127.0.0.1:8080"
+    wait_time = between(1, 3)
+    weight = 1
+
+    @task(2)
+    def gpus(self) -> None:
+        self.client.get("/api/v1/gpus", name="GET gpus")
+
+    @task(2)
+    def tokens_summary(self) -> None:
+        self.client.get("/api/v1/tokens/summary?minutes=15", name="GET tokens/summary")
+
+    @task(1)
+    def stats(self) -> None:
+        self.client.get("/api/v1/stats", name="GET stats")
