@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import socket
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,9 +34,28 @@ class ProcessorSettings(CommonSettings):
 
 
 class ProducerSettings(CommonSettings):
-    producer_rate: float = Field(default=10.0, gt=0, description="events per second, honoured")
+    producer_rate: float = Field(
+        default=10.0, gt=0, description="events per second, honoured; inf = as fast as possible"
+    )
     producer_source: Literal["auto", "nvml", "synthetic"] = "auto"
-    producer_gpus: int = Field(default=8, gt=0, description="synthetic fleet size")
+    producer_gpus: int = Field(default=8, gt=0, le=4096, description="synthetic fleet size")
     producer_seed: int | None = Field(default=None, description="seed for a replayable fleet")
-    metrics_host: str = "0.0.0.0"  # noqa: S104
-    metrics_port: int = 9100
+    # Host name written into every event; in a pod set it from spec.nodeName (downward API).
+    producer_host: str = Field(default_factory=socket.gethostname, min_length=1, max_length=256)
+    # On-demand price per GPU hour by GPU name or UUID, as JSON: {"NVIDIA H100 80GB HBM3": 4.5}.
+    # NVML knows no prices: GPUs not in the map are sent with a null price.
+    producer_gpu_prices: dict[str, Annotated[float, Field(ge=0)]] = Field(default_factory=dict)
+    # Batching: a batch leaves when it is full or has waited this long (Kafka's linger.ms).
+    producer_linger_ms: int = Field(default=10, ge=0, le=1000)
+    producer_batch_bytes: int = Field(default=131_072, ge=1024, le=1_048_576)
+    # How long to wait for Kafka at start before giving up (the pod is then restarted).
+    producer_kafka_wait_s: float = Field(default=120.0, gt=0)
+    # On SIGTERM: how long to wait for Kafka to acknowledge what is buffered.
+    producer_flush_timeout_s: float = Field(default=20.0, gt=0)
+    # Events held while Kafka is slow or down (not yet acknowledged, or failed and waiting to be
+    # sent again: the event id makes a resend idempotent downstream). At this many the producer
+    # stops taking samples (counted as skipped) and failed events beyond it are dropped oldest
+    # first (counted and logged). ~1 KiB of memory per event.
+    producer_buffer_events: int = Field(default=50_000, gt=0)
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - the pod's port; locally 127.0.0.1 via METRICS_HOST
+    metrics_port: int = Field(default=9100, ge=0, le=65535, description="0 = no metrics server")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pynvml
 import pytest
+
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.producer.testing import SEED, FakeGpu, FakeNvml
 from gpu_analytics.stack.fixtures import StackEnv

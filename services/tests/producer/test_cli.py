@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric
 from gpu_analytics.producer.service import ProducerService

@@ -12,6 +12,7 @@ from typing import Any
 
 import pynvml
 import pytest
+
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric
 from gpu_analytics.producer.metrics import ProducerMetrics

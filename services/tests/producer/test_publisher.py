@@ -8,8 +8,9 @@ produced here; the batches themselves are aiokafka's real BatchBuilder.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,10 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.record._crecords import default_records as c_records
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
+
+from gpu_analytics.producer.aiokafka_fixes import use_fast_lz4
 from gpu_analytics.producer.metrics import ProducerMetrics
-from gpu_analytics.producer.publisher import ProducerUnusable, Publisher, use_fast_lz4
+from gpu_analytics.producer.publisher import ProducerUnusable, Publisher
 
 TOPIC = "gpu.metrics.v1"
 LZ4 = 3  # the codec id in a record batch's attributes
@@ -73,13 +76,13 @@ def _publisher(
     producer: FakeProducer,
     metrics: ProducerMetrics,
     clock: Callable[[], float],
-    retry_limit: int = 1000,
+    buffer_limit: int = 1000,
 ) -> Publisher:
     return Publisher(
         producer,
         metrics,
         linger_s=0.01,
-        retry_limit=retry_limit,
+        buffer_limit=buffer_limit,
         clock=clock,
     )
 
@@ -89,8 +92,19 @@ def _sample(metrics: ProducerMetrics, name: str, **labels: str) -> float:
 
 
 async def _settle() -> None:
-    for _ in range(3):
+    for _ in range(5):
         await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def draining(publisher: Publisher) -> AsyncIterator[asyncio.Task[None]]:
+    task = asyncio.create_task(publisher.drain())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ProducerUnusable):
+            await task
 
 
 async def test_partition_is_murmur2_of_the_key_like_the_java_client() -> None:
@@ -107,105 +121,125 @@ async def test_batches_linger_then_leave_and_count_as_sent_when_acknowledged() -
     producer, metrics, clock = FakeProducer(partitions=1), ProducerMetrics(), FakeClock()
     publisher = _publisher(producer, metrics, clock)
     await publisher.refresh_partitions([TOPIC])
-    for n in range(5):
-        publisher.add(TOPIC, b"GPU-1", b'{"n":%d}' % n)
+    async with draining(publisher):
+        for n in range(5):
+            publisher.add(TOPIC, b"GPU-1", b'{"n":%d}' % n)
 
-    await publisher.submit()
-    assert producer.sent == []  # lingering
-    clock.now += 0.011
-    await publisher.submit()
+        publisher.seal_lingering()
+        await _settle()
+        assert producer.sent == []  # lingering
+        assert publisher.linger_delay() == pytest.approx(0.01)
+        clock.now += 0.011
+        publisher.seal_lingering()
+        await _settle()
 
-    assert len(producer.sent) == 1
-    assert producer.sent[0].values() == [b'{"n":%d}' % n for n in range(5)]
-    assert publisher.buffered == 5
-    assert _sample(metrics, "gpu_analytics_events_sent_total", topic=TOPIC) == 0
-    producer.sent[0].future.set_result(None)
-    await _settle()
+        assert len(producer.sent) == 1
+        assert producer.sent[0].values() == [b'{"n":%d}' % n for n in range(5)]
+        assert publisher.pending == 5
+        assert _sample(metrics, "gpu_analytics_events_sent_total", topic=TOPIC) == 0
+        producer.sent[0].future.set_result(None)
+        await _settle()
+
     assert _sample(metrics, "gpu_analytics_events_sent_total", topic=TOPIC) == 5
-    assert publisher.buffered == 0
+    assert publisher.pending == 0
     assert publisher.sent == {TOPIC: 5}
+    assert publisher.idle
 
 
 async def test_full_batches_leave_without_waiting_for_linger() -> None:
     producer = FakeProducer(partitions=1, batch_bytes=1024)
     publisher = _publisher(producer, ProducerMetrics(), FakeClock())
     await publisher.refresh_partitions([TOPIC])
-    for n in range(40):
-        publisher.add(TOPIC, b"GPU-1", b"x" * 100 + b"%d" % n)
+    async with draining(publisher):
+        for n in range(40):
+            publisher.add(TOPIC, b"GPU-1", b"x" * 100 + b"%d" % n)
+        await _settle()
 
-    await publisher.submit()
-
-    assert len(producer.sent) >= 3  # the full ones; the last, partial one lingers
-    assert publisher.linger_delay() > 0
+        assert len(producer.sent) >= 3  # the full ones; the last, partial one lingers
+        assert publisher.linger_delay() > 0
 
 
 async def test_failed_batch_is_counted_and_sent_again_unchanged() -> None:
-    producer, metrics, clock = FakeProducer(partitions=1), ProducerMetrics(), FakeClock()
-    publisher = _publisher(producer, metrics, clock)
+    producer, metrics = FakeProducer(partitions=1), ProducerMetrics()
+    publisher = _publisher(producer, metrics, FakeClock())
     await publisher.refresh_partitions([TOPIC])
     values = [b'{"event_id":"e%d"}' % n for n in range(3)]
-    for value in values:
-        publisher.add(TOPIC, b"GPU-1", value)
-    await publisher.submit(force=True)
+    async with draining(publisher):
+        for value in values:
+            publisher.add(TOPIC, b"GPU-1", value)
+        publisher.seal_lingering(force=True)
+        await _settle()
 
-    producer.sent[0].future.set_exception(ProducerClosed())
-    await _settle()
-    assert _sample(metrics, "gpu_analytics_send_errors_total") == 3
-    assert publisher.pending == 3  # kept, not lost
-    assert publisher.requeue_failed() == 3
-    await publisher.submit(force=True)
+        producer.sent[0].future.set_exception(ProducerClosed())
+        await _settle()
+        assert _sample(metrics, "gpu_analytics_send_errors_total") == 3
+        assert publisher.pending == 3  # kept, not lost
+        assert publisher.requeue_failed() == 3
+        publisher.seal_lingering(force=True)
+        await _settle()
 
-    assert producer.sent[1].values() == values
-    producer.sent[1].future.set_result(None)
-    await _settle()
+        assert producer.sent[1].values() == values
+        producer.sent[1].future.set_result(None)
+        await _settle()
     assert publisher.pending == 0
     assert publisher.sent == {TOPIC: 3}
 
 
-async def test_retry_buffer_overflow_drops_oldest_and_counts_it(
+async def test_buffer_full_drops_oldest_failed_events_and_counts_them(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     producer, metrics = FakeProducer(partitions=1), ProducerMetrics()
-    publisher = _publisher(producer, metrics, FakeClock(), retry_limit=4)
+    publisher = _publisher(producer, metrics, FakeClock(), buffer_limit=8)
     await publisher.refresh_partitions([TOPIC])
-    for n in range(6):
-        publisher.add(TOPIC, b"GPU-1", b"%d" % n)
-    await publisher.submit(force=True)
+    async with draining(publisher):
+        for n in range(6):
+            publisher.add(TOPIC, b"GPU-1", b"%d" % n)
+        publisher.seal_lingering(force=True)
+        await _settle()
+        for n in range(4):  # more events arrive while the first batch is out
+            publisher.add(TOPIC, b"GPU-1", b"new%d" % n)
+        assert not publisher.has_room  # 10 of 8: the send loop holds off
 
-    producer.sent[0].future.set_exception(ProducerClosed())
-    await _settle()
+        producer.sent[0].future.set_exception(ProducerClosed())
+        await _settle()
 
     assert _sample(metrics, "gpu_analytics_events_dropped_total") == 2
-    assert publisher.pending == 4
-    assert "retry buffer full: oldest events dropped" in caplog.messages
+    assert publisher.pending == 8
+    assert "buffer full: oldest failed events dropped" in caplog.messages
 
 
-async def test_kafka_taking_nothing_keeps_the_batch_for_the_next_try() -> None:
+async def test_kafka_taking_nothing_keeps_the_batch_first_in_line() -> None:
     producer, metrics = FakeProducer(partitions=1), ProducerMetrics()
     publisher = _publisher(producer, metrics, FakeClock())
     await publisher.refresh_partitions([TOPIC])
-    publisher.add(TOPIC, b"GPU-1", b"a")
     producer.refuse.append(KafkaTimeoutError())
+    async with draining(publisher):
+        publisher.add(TOPIC, b"GPU-1", b"a")
+        publisher.seal_lingering(force=True)
+        await _settle()
 
-    assert await publisher.submit(force=True) is False
     assert _sample(metrics, "gpu_analytics_send_errors_total") == 1
-    assert await publisher.submit() is True
-    assert producer.sent[0].values() == [b"a"]
+    assert producer.sent[0].values() == [b"a"]  # the next try took it
 
 
-async def test_dead_producer_is_reported_and_its_events_move_to_the_next_one() -> None:
+async def test_dead_producer_ends_the_drain_and_its_events_move_to_the_next_one() -> None:
     first, metrics = FakeProducer(partitions=1), ProducerMetrics()
     publisher = _publisher(first, metrics, FakeClock())
     await publisher.refresh_partitions([TOPIC])
-    publisher.add(TOPIC, b"GPU-1", b"a")
     first.refuse.append(KafkaConnectionError())
+    async with draining(publisher) as drain:
+        publisher.add(TOPIC, b"GPU-1", b"a")
+        publisher.seal_lingering(force=True)
+        await _settle()
+        assert drain.done()
+        assert isinstance(drain.exception(), ProducerUnusable)
 
-    with pytest.raises(ProducerUnusable):
-        await publisher.submit(force=True)
     second = FakeProducer(partitions=1)
     publisher.replace_producer(second)
-    publisher.requeue_failed()
-    await publisher.submit(force=True)
+    async with draining(publisher):
+        publisher.requeue_failed()
+        publisher.seal_lingering(force=True)
+        await _settle()
 
     assert second.sent[0].values() == [b"a"]
 
@@ -217,11 +251,12 @@ async def test_flush_reports_what_kafka_never_acknowledged() -> None:
     for n in range(10):
         publisher.add(TOPIC, b"GPU-%d" % n, b"v")
 
-    flushing = asyncio.create_task(publisher.flush(timeout=0.2))
-    await _settle()
-    producer.sent[0].future.set_result(None)  # one partition acknowledges, the other never
+    async with draining(publisher):
+        flushing = asyncio.create_task(publisher.flush(timeout=0.3))
+        await _settle()
+        producer.sent[0].future.set_result(None)  # one partition acknowledges, the other never
 
-    assert await flushing == 10 - len(producer.sent[0].values())
+        assert await flushing == 10 - len(producer.sent[0].values())
 
 
 def test_fast_lz4_frames_decode_like_any_kafka_lz4_batch() -> None:

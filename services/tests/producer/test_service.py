@@ -16,6 +16,7 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric, TokenUsage
 from gpu_analytics.producer.service import ProducerService

@@ -6,6 +6,7 @@ import statistics
 from collections import defaultdict
 
 import pytest
+
 from gpu_analytics.events import GpuMetric, TokenUsage
 from gpu_analytics.producer.synthetic import CATALOG, PROVIDER, SyntheticSource
 from gpu_analytics.producer.testing import SEED
