@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -32,6 +33,7 @@ class Runtime:
         self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.mongodb_db]
         self.publisher = Publisher(settings.kafka_bootstrap_servers)
         self.offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
         self.ready = {"kafka": False, "mongodb": False}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -52,6 +54,8 @@ class Runtime:
         await self.publisher.stop()
         with contextlib.suppress(Exception):
             await self.offsets.stop()
+        with contextlib.suppress(Exception):
+            await self.admin.close()
         await self.mongo.close()
 
     def alive(self) -> bool:
@@ -66,6 +70,7 @@ class Runtime:
             with attempt:
                 await self.publisher.start()
                 await self.offsets.start()
+                await self.admin.start()
         log.info(
             "processor connected; consuming",
             extra={"topics": [self.settings.topic_gpu_metrics, self.settings.topic_token_usage]},
@@ -88,18 +93,30 @@ class Runtime:
     # -- queries that need Kafka ---------------------------------------------------------
     async def dlq_counts(self) -> dict[str, int]:
         """Records ever dead-lettered per DLQ topic (end minus start offsets)."""
-        counts: dict[str, int] = {}
-        for topic in (self.settings.topic_gpu_metrics, self.settings.topic_token_usage):
-            dlq = self.settings.dlq_topic(topic)
-            partitions = self.offsets.partitions_for_topic(dlq)
-            if not partitions:
-                counts[dlq] = 0
-                continue
-            tps = [TopicPartition(dlq, p) for p in partitions]
-            ends = await self.offsets.end_offsets(tps)
-            starts = await self.offsets.beginning_offsets(tps)
-            counts[dlq] = sum(ends[tp] - starts[tp] for tp in tps)
+        dlqs = [
+            self.settings.dlq_topic(t)
+            for t in (self.settings.topic_gpu_metrics, self.settings.topic_token_usage)
+        ]
+        partitions = await topic_partitions(self.admin, dlqs)
+        ends = await self.offsets.end_offsets(partitions)
+        starts = await self.offsets.beginning_offsets(partitions)
+        counts = dict.fromkeys(dlqs, 0)
+        for tp in partitions:
+            counts[tp.topic] += ends[tp] - starts[tp]
         return counts
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of those `topics` that exist (a missing one is not auto-created)."""
+    existing = set(await admin.list_topics())
+    wanted = [t for t in topics if t in existing]
+    if not wanted:
+        return []
+    return [
+        TopicPartition(desc["topic"], part["partition"])
+        for desc in await admin.describe_topics(wanted)
+        for part in desc["partitions"]
+    ]
 
 
 def _forever(what: str) -> AsyncRetrying:

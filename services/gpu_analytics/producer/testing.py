@@ -15,7 +15,10 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import pynvml
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+
+from gpu_analytics.processor.runtime import topic_partitions
 
 if TYPE_CHECKING:
     import pytest
@@ -101,17 +104,16 @@ def nvml_error(code: int) -> pynvml.NVMLError:
 
 async def end_offsets(bootstrap_servers: str, topics: list[str]) -> int:
     """Records on these topics (sum of the end offsets of every partition)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
+    await admin.start()
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in sorted(await consumer.partitions_for_topic(topic) or ())
-        ]
-        return sum((await consumer.end_offsets(partitions)).values())
+        partitions = await topic_partitions(admin, topics)
+        return int(sum((await consumer.end_offsets(partitions)).values()))
     finally:
         await consumer.stop()
+        await admin.close()
 
 
 async def read_all(

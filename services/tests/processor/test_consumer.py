@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -96,6 +97,10 @@ async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
     for _, reason in BAD_RECORDS:
         assert await processor.metric("gpu_analytics_events_invalid_total", reason=reason) == 1
     assert await processor.metric("gpu_analytics_events_stored_total") == 50
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        stats = (await client.get("/api/v1/stats")).json()
+    assert stats["dlq"][f"{pipeline.gpu_topic}.dlq"] == len(BAD_RECORDS)
+    assert stats["dlq_total"] == len(BAD_RECORDS)
 
     await _assert_committed_to_end(pipeline)
 
