@@ -84,14 +84,15 @@ go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint $ACTIONLINT_VERSIO
 # Terraform's go.mod replaces its remote-state backends with nested modules that `go install`
 # cannot fetch; the script builds the pinned release without them (fmt/validate need none).
 begin "terraform (built from source, pinned in scripts/install-terraform.sh)"
-scripts/install-terraform.sh "$BIN" >/dev/null || die "building terraform failed"
+scripts/install-terraform.sh "$BIN" >"$ROOT/.cache/setup-terraform.log" 2>&1 \
+  || { cat "$ROOT/.cache/setup-terraform.log" >&2; die "building terraform failed"; }
 done_
 
 # ---- 4. Kafka jars --------------------------------------------------------------------------
 begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
 if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
   rm -rf "$TOOLS/kafka/libs"
-  mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
+  mvn -B -q -Dstyle.color=never -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
     || die "mvn could not fetch the Kafka $KAFKA_VERSION jars"
   echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -134,6 +135,18 @@ def assert_exactly_once(docs: list[dict[str, Any]]) -> None:
     assert hosts == sorted(f"seq-{i}" for i in range(EVENTS))
 
 
+async def report(scenario: str, line: Pipeline, resent: int) -> None:
+    """One line per scenario on stderr (shown with `pytest -s`): the figures behind the claim."""
+    live = [p for p in line.processors if p.proc is not None and p.proc.poll() is None]
+    duplicates = sum([await p.metric("gpu_analytics_events_duplicate_total") for p in live])
+    dead = sum([await p.metric("gpu_analytics_events_invalid_total") for p in live])
+    sys.stderr.write(
+        f"\nreliability {scenario}: sent {EVENTS} (+{resent} re-sent), stored "
+        f"{len(await line.stored())}, duplicates ignored {duplicates:.0f} (running processors), "
+        f"dead-lettered {dead:.0f}\n"
+    )
+
+
 async def _ready_status(processor: Processor) -> int:
     async with httpx.AsyncClient(base_url=processor.url, timeout=5) as client:
         return (await client.get("/readyz")).status_code
@@ -145,8 +158,9 @@ async def test_processor_killed_mid_stream_then_restarted(line: Pipeline) -> Non
     await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
     first.kill()
     await line.start_processor()
-    await sending
+    resent = await sending
     assert_exactly_once(await line.wait_stored(EVENTS))
+    await report("processor SIGKILL + restart", line, resent)
 
 
 async def test_kafka_broker_down_for_ten_seconds(line: Pipeline) -> None:
@@ -159,9 +173,10 @@ async def test_kafka_broker_down_for_ten_seconds(line: Pipeline) -> None:
     assert await _ready_status(processor) == 503
     await asyncio.sleep(OUTAGE_S / 2)
     await asyncio.to_thread(line.stack.local.start_service, "kafka")
-    await sending
+    resent = await sending
     assert_exactly_once(await line.wait_stored(EVENTS))
     assert await _ready_status(processor) == 200
+    await report("Kafka down 10 s", line, resent)
 
 
 async def test_mongo_down_for_ten_seconds(line: Pipeline) -> None:
@@ -179,8 +194,9 @@ async def test_mongo_down_for_ten_seconds(line: Pipeline) -> None:
     assert await processor.metric("gpu_analytics_events_stored_total") == stored_during
     assert await processor.metric("gpu_analytics_events_consumed_total") == consumed_during
     await asyncio.to_thread(line.stack.local.start_service, "mongo")
-    await sending
+    resent = await sending
     assert_exactly_once(await line.wait_stored(EVENTS))
+    await report("MongoDB down 10 s", line, resent)
 
 
 async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
@@ -188,7 +204,8 @@ async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
     sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
     await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
     second = await line.start_processor()
-    await sending
+    resent = await sending
     assert_exactly_once(await line.wait_stored(EVENTS))
     consumed = [await p.metric("gpu_analytics_events_consumed_total") for p in (first, second)]
     assert all(c > 0 for c in consumed), consumed  # both took part after the rebalance
+    await report("second processor joins", line, resent)
