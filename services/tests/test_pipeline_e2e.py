@@ -13,7 +13,7 @@ import pytest
 
 from gpu_analytics.producer.testing import end_offsets
 from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline
+from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor
 
 pytestmark = pytest.mark.integration
 
@@ -29,6 +29,14 @@ async def test_every_produced_event_is_stored_exactly_once(
         stack, gpu_topic, token_topic, mongo_db, f"e2e-{uuid.uuid4().hex[:8]}", tmp_path
     )
     processor = await line.start_processor()
+    try:
+        await _produce_and_check(line, processor, tmp_path)
+    finally:
+        processor.stop()
+
+
+async def _produce_and_check(line: Pipeline, processor: Processor, tmp_path: Path) -> None:
+    stack, gpu_topic, token_topic = line.stack, line.gpu_topic, line.token_topic
     env = {
         **line.env(),
         "PRODUCER_SOURCE": "synthetic",
@@ -56,4 +64,3 @@ async def test_every_produced_event_is_stored_exactly_once(
     assert all(uuid.UUID(doc["_id"]) for doc in gpu_docs + token_docs)
     assert await processor.metric("gpu_analytics_events_duplicate_total") == 0
     assert await processor.metric("gpu_analytics_events_invalid_total") == 0
-    processor.stop()
