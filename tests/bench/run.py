@@ -18,9 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gpu_analytics.stack import LocalStack, StackPorts
-from gpu_analytics.stack.fixtures import StackEnv
-from gpu_analytics.stack.process import free_port
+from gpu_analytics.stack.fixtures import private_stack
 
 # The benchmark modules sit beside this script (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).parent))
@@ -41,14 +39,13 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     selected = args.only or ["processor", "producer", "ingest"]
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        stack = LocalStack(
-            state_dir=Path(tmp) / "stack",
-            ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
-        )
-        stack.start(progress=_progress)
-        env = stack.env()
+        _progress("starting a private stack")
         results = []
-        try:
+        with private_stack(Path(tmp) / "stack") as stack_env:
+            env = {
+                "KAFKA_BOOTSTRAP_SERVERS": stack_env.bootstrap_servers,
+                "MONGODB_URI": stack_env.mongodb_uri,
+            }
             if "processor" in selected:
                 sys.stderr.write("bench: processor CPU per stored event ...\n")
                 results.append(
@@ -61,10 +58,7 @@ def main() -> int:
                 results.append(producer_rate.bench(env["KAFKA_BOOTSTRAP_SERVERS"], args.runs))
             if "ingest" in selected:
                 sys.stderr.write("bench: HTTP ingest rate ...\n")
-                stack_env = StackEnv(env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], stack)
                 results.append(ingest_rate.bench(stack_env, args.runs, Path(tmp)))
-        finally:
-            stack.stop()
     for result in results:
         sys.stdout.write(json.dumps(result) + "\n")
     return 0

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 
 import typer
 
 from gpu_analytics.stack.paths import default_state_dir
+from gpu_analytics.stack.process import StopRequest
 from gpu_analytics.stack.stack import LocalStack, StackError, StackPorts
+from gpu_analytics.stack.topics import ensure_topics
 
 app = typer.Typer(
     help="The local backing services (Kafka + MongoDB-wire server).", no_args_is_help=True
@@ -69,28 +69,30 @@ def up(
     except StackError as exc:
         typer.echo(f"stack: error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    try:
+        created = ensure_topics(stack.kafka.bootstrap_servers)
+    except Exception as exc:  # noqa: BLE001 - report, stop what we started, exit non-zero
+        stack.stop(state)
+        typer.echo(f"stack: error: creating the declared topics failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    if created:
+        _progress(f"created topics {', '.join(created)}")
     _progress(f"ready in {time.monotonic() - started:.1f}s (logs in {stack.state_dir})")
+    # Handlers before the addresses go out: whoever reads them may press Ctrl-C at once.
+    stop = None if detach else StopRequest()
     _echo_env(stack)
     sys.stdout.flush()
-    if detach:
+    if stop is None:
         return
 
-    stopping = False
-
-    def _request_stop(_sig: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _request_stop)
-    signal.signal(signal.SIGTERM, _request_stop)
     _progress("running; press Ctrl-C to stop")
-    while not stopping and all(state.alive().values()):
+    while not stop.requested and all(state.alive().values()):
         time.sleep(0.2)
     died = [name for name, ok in state.alive().items() if not ok]
     _progress("stopping")
     stack.stop(state)
     _progress("stopped")
-    if died and not stopping:
+    if died and not stop.requested:
         typer.echo(
             f"stack: error: {', '.join(died)} exited unexpectedly; "
             f"see the logs in {stack.state_dir}",

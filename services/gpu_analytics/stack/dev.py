@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import yaml
 
 from gpu_analytics.stack.paths import default_state_dir, repo_root, tools_dir
-from gpu_analytics.stack.process import ensure_port_free, spawn
+from gpu_analytics.stack.process import StopRequest, ensure_port_free, spawn
 from gpu_analytics.stack.stack import LocalStack, StackError
 from gpu_analytics.stack.topics import ensure_topics
 
@@ -90,14 +88,7 @@ def run_dev() -> int:
         _say(f"error: {exc}")
         return 1
     services: list[_Service] = []
-    stopping = False
-
-    def _request_stop(_sig: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _request_stop)
-    signal.signal(signal.SIGTERM, _request_stop)
+    stop = StopRequest()
     try:
         created = ensure_topics(stack.kafka.bootstrap_servers)
         _say(f"topics ready ({', '.join(created) or 'all existed'})")
@@ -138,11 +129,11 @@ def run_dev() -> int:
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
         _say("running; press Ctrl-C to stop")
-        while not stopping:
+        while not stop.requested:
             for service in services:
                 if service.proc.poll() is not None:
                     _say(f"{service.name} exited ({service.proc.returncode}); see {service.log}")
-                    stopping = True
+                    stop.requested = True
             time.sleep(0.5)
     finally:
         _say("stopping")

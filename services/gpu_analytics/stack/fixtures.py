@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +40,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
     if kafka and mongo:
         yield StackEnv(bootstrap_servers=kafka, mongodb_uri=mongo, local=None)
         return
+    with private_stack(Path(tmp_path_factory.mktemp("stack"))) as env:
+        yield env
+
+
+@contextmanager
+def private_stack(state_dir: Path) -> Iterator[StackEnv]:
+    """A stack of one's own on free ports (tests that stop servers, benchmarks)."""
     local = LocalStack(
-        state_dir=Path(tmp_path_factory.mktemp("stack")),
+        state_dir=state_dir,
         ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
     )
     local.start(timeout=120)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 
 import psutil
 
@@ -112,3 +113,16 @@ def log_tail(log_file: Path, lines: int = 20) -> str:
     if not log_file.exists():
         return "(no log)"
     return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+class StopRequest:
+    """Set by Ctrl-C (SIGINT) or SIGTERM: a foreground command polls it, then stops its
+    children in order instead of being killed halfway."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._set)
+        signal.signal(signal.SIGTERM, self._set)
+
+    def _set(self, _sig: int, _frame: FrameType | None) -> None:
+        self.requested = True

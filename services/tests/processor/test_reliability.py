@@ -23,10 +23,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from gpu_analytics.stack import LocalStack, StackPorts
-from gpu_analytics.stack.fixtures import StackEnv
+from gpu_analytics.stack.fixtures import StackEnv, private_stack
 from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor, gpu_event
-from gpu_analytics.stack.process import free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -37,16 +35,8 @@ OUTAGE_S = 10
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
-    local = LocalStack(
-        state_dir=tmp_path_factory.mktemp("outage-stack"),
-        ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
-    )
-    local.start(timeout=120)
-    try:
-        env = local.env()
-        yield StackEnv(env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], local)
-    finally:
-        local.stop()
+    with private_stack(tmp_path_factory.mktemp("outage-stack")) as env:
+        yield env
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.producer.service import ProducerService
 from gpu_analytics.producer.testing import SEED, read_all
-from gpu_analytics.stack import LocalStack, StackPorts
-from gpu_analytics.stack.process import free_port
+from gpu_analytics.stack import LocalStack
+from gpu_analytics.stack.fixtures import private_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -25,15 +25,9 @@ OUTAGE_S = 8
 
 @pytest.fixture(scope="module")
 def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(
-        state_dir=tmp_path_factory.mktemp("producer-outage"),
-        ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
-    )
-    local.start(timeout=120)
-    try:
-        yield local
-    finally:
-        local.stop()
+    with private_stack(tmp_path_factory.mktemp("producer-outage")) as env:
+        assert env.local is not None
+        yield env.local
 
 
 async def _wait_for(condition: object, timeout: float, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 
 from gpu_analytics.stack.process import free_port, port_open
+from gpu_analytics.stack.topics import declared_topics
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +41,15 @@ def stack_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     _run("down", env=env)  # never leave a broker behind, whatever the test did
 
 
+async def _topics(port: int) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=f"127.0.0.1:{port}")
+    await admin.start()
+    try:
+        return set(await admin.list_topics())
+    finally:
+        await admin.close()
+
+
 def _ports(env: dict[str, str]) -> list[int]:
     return [int(env[k]) for k in ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "MONGO_PORT")]
 
@@ -48,6 +60,7 @@ def test_up_detached_prints_addresses_and_down_frees_ports(stack_env: dict[str, 
     assert f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{stack_env['KAFKA_PORT']}" in up.stdout.splitlines()
     assert f"MONGODB_URI=mongodb://127.0.0.1:{stack_env['MONGO_PORT']}" in up.stdout.splitlines()
     assert all(port_open("127.0.0.1", p) for p in _ports(stack_env))
+    assert set(declared_topics()) <= asyncio.run(_topics(int(stack_env["KAFKA_PORT"])))
 
     status = _run("status", env=stack_env)
     assert status.returncode == 0
