@@ -92,9 +92,10 @@ done_
 begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
 if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
   rm -rf "$TOOLS/kafka/libs"
-  mvn -B -q -Dstyle.color=never -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
+  mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
-    || die "mvn could not fetch the Kafka $KAFKA_VERSION jars"
+    >"$ROOT/.cache/setup-kafka.log" 2>&1 \
+    || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
   echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
   done_
 fi
