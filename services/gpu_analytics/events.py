@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import SchemaValidator
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -161,6 +163,20 @@ class EventKind:
             event_id = data.get("event_id")
             return event.with_id(event_id) if isinstance(event_id, str) else event
         return self.model.model_validate(data)
+
+    @cached_property
+    def _fields_validator(self) -> SchemaValidator:
+        # The model's own core schema minus its outermost "build an instance" step: the same
+        # fields, constraints and config, returning the field values as a dict.
+        schema = self.model.__pydantic_core_schema__
+        return SchemaValidator(schema["schema"], schema.get("config"))
+
+    def fields_from_json(self, raw: bytes) -> dict[str, Any]:
+        """Validate v1 JSON exactly as `model_validate_json` does, but return the field values
+        as a new dict instead of a model instance: the consumer's hot path stores that dict,
+        and skipping the instance is a third of the validation cost. Raises ValidationError."""
+        fields, _extra, _set = self._fields_validator.validate_json(raw)
+        return fields  # type: ignore[no-any-return]
 
     def from_json(self, raw: bytes) -> GpuMetric | TokenUsage:
         """Validate raw JSON: v1 straight from bytes (the hot path), else decode and try the

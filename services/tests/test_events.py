@@ -168,3 +168,21 @@ def test_schema_check_notices_a_stale_file(tmp_path: Any, monkeypatch: pytest.Mo
     assert schemas.main([]) == 0
     (tmp_path / "gpu.metrics.v1.json").write_text("{}\n")
     assert schemas.main(["--check"]) == 1
+
+
+@pytest.mark.parametrize("kind, payload", [(GPU_METRICS, GPU), (TOKEN_USAGE, TOKENS)])
+def test_fields_from_json_equals_the_model_fields(kind: Any, payload: dict[str, Any]) -> None:
+    raw = orjson.dumps({**payload, "unknown_field": 1})
+    assert kind.fields_from_json(raw) == kind.from_json(raw).__dict__
+
+
+@pytest.mark.parametrize(
+    "change", [{"gpu_index": "0"}, {"utilization_gpu_pct": 101}, {"ts": "2026-11-27T08:00:00"}]
+)
+def test_fields_from_json_rejects_what_the_model_rejects(change: dict[str, Any]) -> None:
+    raw = orjson.dumps({**GPU, **change})
+    with pytest.raises(ValidationError) as fast:
+        GPU_METRICS.fields_from_json(raw)
+    with pytest.raises(ValidationError) as model:
+        GpuMetric.model_validate_json(raw)
+    assert fast.value.errors(include_url=False) == model.value.errors(include_url=False)
