@@ -106,10 +106,19 @@ if stamp_ok "$TOOLS/prometheus/.version" "$PROMETHEUS_DEB_VERSION"; then done_ "
   need apt-get "promtool comes from Debian's prometheus package; on other systems put promtool on PATH as .tools/bin/promtool"
   debs=$ROOT/.cache/debs
   mkdir -p "$debs"
-  if ! (cd "$debs" && apt-get download -q=2 "prometheus=$PROMETHEUS_DEB_VERSION" 2>/dev/null); then
-    if [ "$(id -u)" = 0 ]; then apt-get update -q=2 >/dev/null; else die "run 'sudo apt-get update' first"; fi
-    (cd "$debs" && apt-get download -q=2 "prometheus=$PROMETHEUS_DEB_VERSION") \
-      || die "apt-get could not download prometheus=$PROMETHEUS_DEB_VERSION"
+  rm -f "$debs"/prometheus_*.deb
+  fetch() { (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null); }
+  if ! fetch "prometheus=$PROMETHEUS_DEB_VERSION"; then
+    # Stale or missing package lists: refresh them (as root, or with password-less sudo).
+    if [ "$(id -u)" = 0 ]; then apt-get update -q=2 >/dev/null
+    elif sudo -n true 2>/dev/null; then sudo apt-get update -q=2 >/dev/null
+    fi
+    if ! fetch "prometheus=$PROMETHEUS_DEB_VERSION"; then
+      # Not Debian 12 (an Ubuntu CI runner, say): the distribution's own prometheus package.
+      # promtool's rule syntax and unit-test format are stable across 2.x and 3.x.
+      printf '(pinned version not in these apt sources; using the distribution'"'"'s) '
+      fetch prometheus || die "apt-get could not download a prometheus package (try 'sudo apt-get update')"
+    fi
   fi
   rm -rf "$TOOLS/prometheus"
   dpkg-deb -x "$debs"/prometheus_*.deb "$TOOLS/prometheus"
