@@ -1,8 +1,9 @@
 """Event models (v1) for both topics, the legacy payloads they replace, and their parsing.
 
-`gpu.metrics.v1` and `token.usage.v1` are the wire contract (DESIGN §5): every producer, the HTTP
-ingest and the consumer go through `parse_gpu_metric` / `parse_token_usage`, so one set of rules
-decides what is valid. JSON Schemas in services/schemas/ are generated from these models.
+`gpu.metrics.v1` and `token.usage.v1` are the wire contract (DESIGN §5): the HTTP ingest and the
+consumer validate through `GPU_METRICS` / `TOKEN_USAGE` (and producers build these models), so
+one set of rules decides what is valid. JSON Schemas in services/schemas/ are generated from
+these models.
 """
 
 from __future__ import annotations
@@ -40,15 +41,6 @@ class _Event(BaseModel):
 
     def with_id(self, event_id: str) -> Self:
         return self if self.event_id else self.model_copy(update={"event_id": event_id})
-
-    def to_document(self, default_id: str) -> dict[str, Any]:
-        """The MongoDB document: `_id` is the event id (else `default_id`), so a redelivered
-        event is a duplicate key, never a second document."""
-        # The validated field values as they are: a copy of the instance dict is several times
-        # cheaper than model_dump() and yields the same plain values (no nested models here).
-        doc = self.__dict__.copy()
-        doc["_id"] = doc.pop("event_id") or default_id
-        return doc
 
 
 class GpuMetric(_Event):

@@ -52,14 +52,12 @@ def test_v1_gpu_metric_parses_with_timezone_and_nulls() -> None:
     assert event.ts == datetime(2026, 11, 27, 8, 0, tzinfo=UTC)
     assert event.utilization_mem_pct is None
     assert event.event_id is None
-    doc = event.to_document("t:0:5")
-    assert doc["_id"] == "t:0:5"
-    assert "event_id" not in doc
+    assert event.with_id("t:0:5").event_id == "t:0:5"
 
 
 def test_event_id_in_the_payload_wins_over_the_default() -> None:
     event = GPU_METRICS.from_dict({**GPU, "event_id": "abc"})
-    assert event.to_document("t:0:5")["_id"] == "abc"
+    assert event.event_id == "abc"
     assert event.with_id("other").event_id == "abc"
 
 

@@ -13,23 +13,14 @@ from pathlib import Path
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gpu_analytics.stack.fixtures import StackEnv
 from gpu_analytics.stack.harness import Pipeline, gpu_event
+from gpu_analytics.stack.topics import create_topics
 
 BATCH = 100
 BATCHES = 200
 CONCURRENCY = 8
-
-
-async def _topics(bootstrap: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(n, 6, 1) for n in names])
-    finally:
-        await admin.close()
 
 
 def _batches() -> list[list[dict[str, object]]]:
@@ -41,7 +32,7 @@ async def _ours(stack: StackEnv, log_dir: Path) -> float:
     line = Pipeline(
         stack, f"bench.ing.{run}", f"bench.tok.{run}", f"bench_{run}", f"i-{run}", log_dir
     )
-    await _topics(stack.bootstrap_servers, [line.gpu_topic, line.token_topic])
+    await create_topics(stack.bootstrap_servers, {line.gpu_topic: 6, line.token_topic: 6})
     processor = await line.start_processor()
     bodies = [orjson.dumps(b) for b in _batches()]
     queue: asyncio.Queue[bytes] = asyncio.Queue()
@@ -67,7 +58,7 @@ async def _ours(stack: StackEnv, log_dir: Path) -> float:
 
 async def _direct(bootstrap: str) -> float:
     topic = f"bench.direct.{uuid.uuid4().hex[:8]}"
-    await _topics(bootstrap, [topic])
+    await create_topics(bootstrap, {topic: 6})
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap,
         enable_idempotence=True,

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gpu_analytics.stack.harness import gpu_event
+from gpu_analytics.stack.topics import create_topics
 
 EVENTS = 30_000
 WORKER = Path(__file__).with_name("consume_worker.py")
@@ -22,12 +22,7 @@ WORKER = Path(__file__).with_name("consume_worker.py")
 async def _fill_topic(bootstrap: str, events: int) -> str:
     """One topic of `events` realistic gpu.metrics.v1 records, shared by every run."""
     topic = f"bench.cpu.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, 6, 1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap, {topic: 6})
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
     await producer.start()
     try:

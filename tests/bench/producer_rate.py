@@ -21,11 +21,12 @@ import subprocess
 import sys
 import uuid
 
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.producer.service import ProducerService, run_async
 from gpu_analytics.stack.kafka import classpath, java_binary
+from gpu_analytics.stack.topics import create_topics
 
 EVENTS = 100_000
 PARTITIONS = 3
@@ -36,12 +37,7 @@ _JAVA_RESULT = re.compile(r"(\d+) records sent, ([\d.]+) records/sec")
 
 async def _create_topic(bootstrap_servers: str, prefix: str) -> str:
     name = f"bench.{prefix}.{uuid.uuid4().hex[:8]}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, PARTITIONS, replication_factor=1)])
-    finally:
-        await admin.close()
+    await create_topics(bootstrap_servers, {name: PARTITIONS})
     return name
 
 

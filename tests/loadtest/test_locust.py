@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gpu_analytics.stack.fixtures import StackEnv
 from gpu_analytics.stack.harness import Pipeline
+from gpu_analytics.stack.topics import create_topics
 
 LOADTEST = Path(__file__).resolve().parents[2] / "loadtest"
 LOCUST = str(Path(sys.executable).with_name("locust"))
@@ -25,12 +25,7 @@ async def test_users_drive_ingest_and_queries_without_failures(
 ) -> None:
     run = uuid.uuid4().hex[:8]
     line = Pipeline(stack, f"lt.gpu.{run}", f"lt.tok.{run}", f"lt_{run}", f"lt-{run}", tmp_path)
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(t, 2, 1) for t in (line.gpu_topic, line.token_topic)])
-    finally:
-        await admin.close()
+    await create_topics(stack.bootstrap_servers, {line.gpu_topic: 2, line.token_topic: 2})
     processor = await line.start_processor()
     try:
         result = subprocess.run(

@@ -132,17 +132,6 @@ class Pipeline:
             await asyncio.sleep(0.5)
 
 
-async def new_topic_named(stack: StackEnv, name: str, partitions: int = 1) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(name, partitions, replication_factor=1)])
-    finally:
-        await admin.close()
-
-
 def gpu_event(seq: int, **overrides: Any) -> dict[str, Any]:
     """A valid gpu.metrics.v1 payload; `seq` is carried in `host` to check every event back."""
     return {

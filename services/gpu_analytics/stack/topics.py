@@ -24,7 +24,8 @@ def declared_topics(path: Path | None = None) -> dict[str, int]:
     return topics
 
 
-async def _create(bootstrap_servers: str, topics: dict[str, int]) -> list[str]:
+async def create_topics(bootstrap_servers: str, topics: dict[str, int]) -> list[str]:
+    """Create those of `topics` (name -> partitions) that do not exist; return their names."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
@@ -44,4 +45,4 @@ async def _create(bootstrap_servers: str, topics: dict[str, int]) -> list[str]:
 
 def ensure_topics(bootstrap_servers: str, topics: dict[str, int] | None = None) -> list[str]:
     """Create the declared topics that do not exist yet; return the names created."""
-    return asyncio.run(_create(bootstrap_servers, topics or declared_topics()))
+    return asyncio.run(create_topics(bootstrap_servers, topics or declared_topics()))

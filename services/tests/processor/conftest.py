@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline, gpu_event, new_topic_named
+from gpu_analytics.stack.harness import PARTITIONS, Pipeline, gpu_event
+from gpu_analytics.stack.topics import create_topics
 
 
 @pytest.fixture
@@ -19,8 +20,7 @@ async def pipeline(
 ) -> AsyncIterator[Pipeline]:
     gpu_topic = await new_topic("gpu.", partitions=PARTITIONS)
     token_topic = await new_topic("tok.", partitions=PARTITIONS)
-    for topic in (gpu_topic, token_topic):
-        await new_topic_named(stack, f"{topic}.dlq")
+    await create_topics(stack.bootstrap_servers, {f"{gpu_topic}.dlq": 1, f"{token_topic}.dlq": 1})
     line = Pipeline(stack, gpu_topic, token_topic, mongo_db, f"g-{uuid.uuid4().hex[:8]}", tmp_path)
     try:
         yield line

@@ -20,11 +20,11 @@ import httpx
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from gpu_analytics.stack.fixtures import StackEnv, private_stack
 from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor, gpu_event
+from gpu_analytics.stack.topics import create_topics
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -45,18 +45,11 @@ async def line(own_stack: StackEnv, tmp_path: Path) -> AsyncIterator[Pipeline]:
     pipeline = Pipeline(
         own_stack, f"gpu.{suffix}", f"tok.{suffix}", f"db_{suffix}", f"g-{suffix}", tmp_path
     )
-    admin = AIOKafkaAdminClient(bootstrap_servers=own_stack.bootstrap_servers)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(name, PARTITIONS if not name.endswith(".dlq") else 1, 1)
-                for base in (pipeline.gpu_topic, pipeline.token_topic)
-                for name in (base, f"{base}.dlq")
-            ]
-        )
-    finally:
-        await admin.close()
+    topics = (pipeline.gpu_topic, pipeline.token_topic)
+    await create_topics(
+        own_stack.bootstrap_servers,
+        {**dict.fromkeys(topics, PARTITIONS), **{f"{t}.dlq": 1 for t in topics}},
+    )
     try:
         yield pipeline
     finally:
