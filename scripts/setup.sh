@@ -7,6 +7,9 @@
 #   .tools/bin/     uv, kubeconform, kustomize, actionlint, terraform, promtool
 #   .tools/kafka/   Apache Kafka broker and tools jars (version = platform/kafka image tag)
 #   .tools/schemas/ Kubernetes JSON schemas for kubeconform
+#   .tools/bin/     kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
+#                   helm, argocd (+ its component names), redis-server: the cluster simulation
+#   .tools/argocd/  Argo CD's CRDs, from the module it is built from
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -22,8 +25,14 @@ KUSTOMIZE_VERSION=v5.8.2  # v5.8.3 needs Go 1.27
 ACTIONLINT_VERSION=v1.7.12
 PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
 PYTHON_MINOR=3.11
+HELM_VERSION=v3.22.0
+KWOK_VERSION=v0.8.0
+REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
+# Kubernetes, etcd and Argo CD are pinned by the wrapper modules in scripts/gotools/*/go.mod
+# (with go.sum): Kubernetes at the K3s release's version, Argo CD at the bootstrap chart's.
+ARGOCD_GOTOOLCHAIN=go1.27.3 # Argo CD 3.6 needs Go 1.27; the go command fetches this toolchain
 
-STEPS=10
+STEPS=16
 step=0
 t_all=$(date +%s)
 say() { printf 'setup: %s\n' "$*"; }
@@ -35,7 +44,7 @@ stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 # ---- prerequisites --------------------------------------------------------------------------
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 need python$PYTHON_MINOR "install Python $PYTHON_MINOR (the services and their images use it)"
-need go "install Go 1.22+ (builds kubeconform, kustomize, actionlint, terraform)"
+need go "install Go 1.26+ (builds kubeconform, kustomize, actionlint, terraform, the cluster simulation)"
 need java "install a JDK 17+ (runs the local Kafka broker)"
 need mvn "install Apache Maven (fetches the Kafka jars)"
 java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
@@ -101,24 +110,28 @@ if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already i
 fi
 
 # ---- 5. promtool (Debian's prometheus package, unpacked, never installed system-wide) --------
+debs=$ROOT/.cache/debs
+mkdir -p "$debs"
+apt_refreshed=0
+deb_fetch() { # package[=version]: download one .deb into $debs, refreshing stale lists once
+  (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null) && return 0
+  [ "$apt_refreshed" = 1 ] && return 1
+  apt_refreshed=1
+  # Stale or missing package lists: refresh them (as root, or with password-less sudo).
+  if [ "$(id -u)" = 0 ]; then apt-get update -q=2 >/dev/null
+  elif sudo -n true 2>/dev/null; then sudo apt-get update -q=2 >/dev/null
+  fi
+  (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null)
+}
 begin "promtool (Debian prometheus $PROMETHEUS_DEB_VERSION)"
 if stamp_ok "$TOOLS/prometheus/.version" "$PROMETHEUS_DEB_VERSION"; then done_ "already installed"; else
   need apt-get "promtool comes from Debian's prometheus package; on other systems put promtool on PATH as .tools/bin/promtool"
-  debs=$ROOT/.cache/debs
-  mkdir -p "$debs"
   rm -f "$debs"/prometheus_*.deb
-  fetch() { (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null); }
-  if ! fetch "prometheus=$PROMETHEUS_DEB_VERSION"; then
-    # Stale or missing package lists: refresh them (as root, or with password-less sudo).
-    if [ "$(id -u)" = 0 ]; then apt-get update -q=2 >/dev/null
-    elif sudo -n true 2>/dev/null; then sudo apt-get update -q=2 >/dev/null
-    fi
-    if ! fetch "prometheus=$PROMETHEUS_DEB_VERSION"; then
-      # Not Debian 12 (an Ubuntu CI runner, say): the distribution's own prometheus package.
-      # promtool's rule syntax and unit-test format are stable across 2.x and 3.x.
-      printf '(pinned version not in these apt sources; using the distribution'"'"'s) '
-      fetch prometheus || die "apt-get could not download a prometheus package (try 'sudo apt-get update')"
-    fi
+  if ! deb_fetch "prometheus=$PROMETHEUS_DEB_VERSION"; then
+    # Not Debian 12 (an Ubuntu CI runner, say): the distribution's own prometheus package.
+    # promtool's rule syntax and unit-test format are stable across 2.x and 3.x.
+    printf '(pinned version not in these apt sources; using the distribution'"'"'s) '
+    deb_fetch prometheus || die "apt-get could not download a prometheus package (try 'sudo apt-get update')"
   fi
   rm -rf "$TOOLS/prometheus"
   dpkg-deb -x "$debs"/prometheus_*.deb "$TOOLS/prometheus"
@@ -132,5 +145,107 @@ ln -sf "$TOOLS/prometheus/usr/bin/prometheus" "$BIN/prometheus"
 begin "Kubernetes JSON schemas (kubernetes-validate)"
 "$ROOT/.venv/bin/python" scripts/gen_k8s_schemas.py --quiet
 done_
+
+# ---- 7. the cluster simulation (gpu-analytics cluster-sim, tests/cluster) --------------------
+# Long builds: a line every minute so the step is visibly alive; the log is kept on failure.
+go_build() { # label log command...: run a Go build in the background, print minutes meanwhile
+  local log=$2 pid t0 elapsed
+  shift 2
+  t0=$(date +%s)
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 5
+    elapsed=$(($(date +%s) - t0))
+    if [ $((elapsed % 60)) -lt 5 ] && [ "$elapsed" -ge 60 ]; then printf '%dm ' $((elapsed / 60)); fi
+  done
+  wait "$pid" || { cat "$log" >&2; die "build failed (log: $log)"; }
+}
+wrapper_stamp() { cat "scripts/gotools/$1/go.mod" "scripts/gotools/$1/go.sum" | sha256sum | cut -c1-16; }
+wrapper_version() { awk -v m="$2" '$1 == m {print $2; exit}' "scripts/gotools/$1/go.mod"; }
+
+# Each wrapper module lists its binaries as `tool` lines; `go install tool` builds them all in
+# one go (shared packages compile once). -mod=readonly: go.sum pins every module's hash.
+go_wrapper() { # dir label ldflags [env assignments for the build]
+  local dir=$1 label=$2 ldflags=$3 stamp
+  shift 3
+  stamp=$(wrapper_stamp "$dir")
+  begin "$label"
+  if stamp_ok "$BIN/.$dir.version" "$stamp"; then done_ "already installed"; return; fi
+  go_build "$label" "$ROOT/.cache/setup-$dir.log" \
+    env -C "scripts/gotools/$dir" GOBIN="$BIN" GOFLAGS=-mod=readonly CGO_ENABLED=0 "$@" \
+    go install -ldflags="$ldflags" tool
+  echo "$stamp" >"$BIN/.$dir.version"
+  done_
+}
+K8S_VERSION=$(wrapper_version kubernetes k8s.io/kubernetes)
+# What `kubectl version` and the API server's /version report (as a release build sets them).
+k8s_ldflags=""
+k8s_minor=${K8S_VERSION#v1.}
+k8s_minor=${k8s_minor%%.*}
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags="$k8s_ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
+done
+go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~10 min cold)" "$k8s_ldflags"
+go_wrapper etcd "etcd $(wrapper_version etcd go.etcd.io/etcd/server/v3)" ""
+ln -sf "$BIN/server" "$BIN/etcd" # the etcd main package is go.etcd.io/etcd/server/v3
+ARGOCD_VERSION=$(wrapper_version argocd github.com/argoproj/argo-cd/v3)
+# `argocd version` reports the release (gitTag needs a commit and a clean tree to be shown).
+argocd_pkg=github.com/argoproj/argo-cd/v3/common
+argocd_ldflags="-X $argocd_pkg.version=${ARGOCD_VERSION#v} -X $argocd_pkg.gitTag=$ARGOCD_VERSION"
+argocd_ldflags="$argocd_ldflags -X $argocd_pkg.gitCommit=module-$ARGOCD_VERSION -X $argocd_pkg.gitTreeState=clean"
+go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~8 min cold)" "$argocd_ldflags" \
+  GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN
+# One binary, named for each component as Argo CD's image does.
+ln -sf "$BIN/cmd" "$BIN/argocd"
+for component in server repo-server application-controller applicationset-controller cmp-server git-ask-pass commit-server; do
+  ln -sf "$BIN/cmd" "$BIN/argocd-$component"
+done
+if ! stamp_ok "$TOOLS/argocd/.version" "$ARGOCD_VERSION"; then
+  argocd_dir=$(env -C scripts/gotools/argocd GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN GOFLAGS=-mod=readonly \
+    go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
+  rm -rf "$TOOLS/argocd" && mkdir -p "$TOOLS/argocd/crds"
+  cp "$argocd_dir"/manifests/crds/*-crd.yaml "$TOOLS/argocd/crds/"
+  chmod -R u+w "$TOOLS/argocd"
+  echo "$ARGOCD_VERSION" >"$TOOLS/argocd/.version"
+fi
+go_tool kwok sigs.k8s.io/kwok/cmd/kwok $KWOK_VERSION
+# kwok's own default stages (what kwokctl loads): nodes turn Ready and keep a lease, pods
+# turn Running and Ready, pods of Jobs complete, deleted pods go away.
+if ! stamp_ok "$TOOLS/kwok/.version" "$KWOK_VERSION"; then
+  kwok_dir=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | awk -F'"' '$2 == "Dir" {print $4}')
+  rm -rf "$TOOLS/kwok" && mkdir -p "$TOOLS/kwok/stages"
+  cp "$kwok_dir"/kustomize/stage/node/fast/node-initialize.yaml \
+    "$kwok_dir"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    "$kwok_dir"/kustomize/stage/pod/fast/pod-*.yaml "$TOOLS/kwok/stages/"
+  chmod -R u+w "$TOOLS/kwok"
+  echo "$KWOK_VERSION" >"$TOOLS/kwok/.version"
+fi
+go_tool helm helm.sh/helm/v3/cmd/helm $HELM_VERSION
+
+begin "redis-server (Debian redis-tools $REDIS_DEB_VERSION, for Argo CD)"
+if stamp_ok "$TOOLS/redis/.version" "$REDIS_DEB_VERSION" && [ -x "$BIN/redis-server" ]; then done_ "already installed"; else
+  need apt-get "redis comes from Debian's redis-tools package; on other systems put redis-server on PATH as .tools/bin/redis-server"
+  rm -f "$debs"/redis-tools_*.deb "$debs"/libjemalloc2_*.deb "$debs"/liblzf1_*.deb
+  deb_fetch "redis-tools=$REDIS_DEB_VERSION" || {
+    printf '(pinned version not in these apt sources; using the distribution'"'"'s) '
+    deb_fetch redis-tools || die "apt-get could not download redis-tools"
+  }
+  deb_fetch libjemalloc2 || die "apt-get could not download libjemalloc2 (for redis)"
+  deb_fetch liblzf1 || die "apt-get could not download liblzf1 (for redis)"
+  rm -rf "$TOOLS/redis"
+  for deb in "$debs"/redis-tools_*.deb "$debs"/libjemalloc2_*.deb "$debs"/liblzf1_*.deb; do
+    dpkg-deb -x "$deb" "$TOOLS/redis"
+  done
+  # redis-server is redis-check-rdb under another name; its libraries stay in .tools/redis.
+  libdir=$(dirname "$(find "$TOOLS/redis" -name 'libjemalloc.so.2' | head -n 1)")
+  ln -sf redis-check-rdb "$TOOLS/redis/usr/bin/redis-server"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s exec %s "$@"\n' \
+    "$libdir" "$TOOLS/redis/usr/bin/redis-server" >"$BIN/redis-server"
+  chmod +x "$BIN/redis-server"
+  "$BIN/redis-server" --version >/dev/null || die "redis-server does not run (see $BIN/redis-server)"
+  echo "$REDIS_DEB_VERSION" >"$TOOLS/redis/.version"
+  done_
+fi
 
 say "ready in $(($(date +%s) - t_all))s: tools in .tools/bin, Python in .venv"

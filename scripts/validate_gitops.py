@@ -13,18 +13,27 @@ For each cluster (every folder of clusters/ with a root-app.yaml) it
    ``check_*`` below): pinned images and charts, pod security, probes, requests and limits,
    PDBs, HPA-owned replicas, PSA labels, a default-deny NetworkPolicy per namespace, and the
    Applications' projects, sync policy, waves and finalizers;
+4. renders every Helm chart of the cluster as Argo CD renders it (scripts/render_charts.py:
+   each chart source of an Application and each K3s HelmChart, with its release name,
+   namespace, values files, the K3s Kubernetes version and the cluster's API versions), then
+   runs kubeconform (same rules) and the workload baseline on the output, third-party
+   exceptions only from ``render_charts.THIRD_PARTY_EXCEPTIONS``; and reports every key of
+   our values that the chart does not read;
 
-then runs checkov on all rendered manifests, with the explicit skip list ``CHECKOV_SKIPS``.
-Exits 1 on any finding. Helm charts are not rendered (no chart repository offline); their
-pins and values files are checked.
+then runs checkov on all rendered manifests of the tree (not the charts'), with the explicit
+skip list ``CHECKOV_SKIPS``. Exits 1 on any finding. Charts come from ``CHARTS_DIR`` or are
+pulled into .cache/charts/ where their repositories answer; offline without ``CHARTS_DIR``
+the chart step is skipped with one line per chart, which fails under GitHub Actions.
 
 Environment: CRD_SCHEMA_LOCATION (kubeconform -schema-location template for CRDs),
-KUSTOMIZE, KUBECONFORM, CHECKOV (tool paths; default .tools/bin, .tools/checkov, then PATH).
+CHARTS_DIR (packaged ``<chart>-<version>.tgz`` files), GITHUB_ACTIONS, KUSTOMIZE, KUBECONFORM,
+CHECKOV, HELM (tool paths; default .tools/bin, .tools/checkov, then PATH).
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import re
@@ -39,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+import render_charts
 
 Resource = dict[str, Any]
 
@@ -60,6 +71,27 @@ PSA_LEVELS = {"privileged", "baseline", "restricted"}
 FOREIGN_NAMESPACES = {"kube-system"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob", "Pod"}
 RUN_TO_COMPLETION = {"Job", "CronJob"}
+# Cluster-scoped kinds of the tree and of the charts it installs (Argo CD asks the API server;
+# offline this list stands in for its discovery).
+CLUSTER_SCOPED_KINDS = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "StorageClass",
+    "PriorityClass",
+    "PersistentVolume",
+    "RuntimeClass",
+    "IngressClass",
+    "APIService",
+    "ValidatingWebhookConfiguration",
+    "MutatingWebhookConfiguration",
+    "ValidatingAdmissionPolicy",
+    "ValidatingAdmissionPolicyBinding",
+    "ClusterSecretStore",
+    "ClusterExternalSecret",
+    "ClusterGenerator",
+}
 
 # checkov checks skipped for every rendered manifest, each with the reason it does not apply.
 CHECKOV_SKIPS: dict[str, str] = {
@@ -105,6 +137,9 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     clusters: list[ClusterResult] = field(default_factory=list)
     checkov: Counter[str] = field(default_factory=Counter)
+    # Chart releases (found, rendered, skipped) and kubeconform's counts on their output.
+    charts: Counter[str] = field(default_factory=Counter)
+    chart_kubeconform: Counter[str] = field(default_factory=Counter)
 
     @property
     def ok(self) -> bool:
@@ -576,16 +611,17 @@ def check_applications(result: ClusterResult, projects: list[Resource]) -> list[
         if project == "default" or project not in by_name:
             found.append(Finding("app-project", where, f"project {project!r} is not one of ours"))
         else:
+            # Argo CD matches the destination namespace as it is, "" when unset, against the
+            # project's destinations: an Application without one is an InvalidSpecError unless
+            # the project allows every namespace (which ours never do).
             dest = spec.get("destination") or {}
-            allowed = dig(by_name[project], "spec", "destinations") or []
-            if dest.get("namespace") and not any(
-                d.get("namespace") == dest.get("namespace")
-                and d.get("server") == dest.get("server")
-                for d in allowed
+            if not destination_permitted(
+                by_name[project], dest.get("server"), dest.get("namespace")
             ):
                 found.append(
                     Finding("app-project", where, f"destination not allowed by project {project}")
                 )
+            found += check_app_resources(result, app, by_name[project], where)
         if (spec.get("destination") or {}).get("server") != IN_CLUSTER:
             found.append(Finding("app", where, f"destination server must be {IN_CLUSTER}"))
         automated = dig(spec, "syncPolicy", "automated") or {}
@@ -610,6 +646,59 @@ def check_applications(result: ClusterResult, projects: list[Resource]) -> list[
             found.append(Finding("finalizer", where, "the app running Argo CD has the finalizer"))
         if not runs_argocd and not has_finalizer:
             found.append(Finding("finalizer", where, f"no {FINALIZER}"))
+    return found
+
+
+def destination_permitted(project: Resource, server: Any, namespace: Any) -> bool:
+    """Argo CD's rule: some destination of the project matches server and namespace (globs)."""
+    return any(
+        fnmatch.fnmatchcase(str(server or ""), str(d.get("server") or ""))
+        and fnmatch.fnmatchcase(str(namespace or ""), str(d.get("namespace") or ""))
+        for d in dig(project, "spec", "destinations") or []
+    )
+
+
+def kind_permitted(whitelist: list[Resource] | None, group: str, kind: str) -> bool:
+    return any(
+        fnmatch.fnmatchcase(group, str(w.get("group", "")))
+        and fnmatch.fnmatchcase(kind, str(w.get("kind", "")))
+        for w in whitelist or []
+    )
+
+
+def check_app_resources(
+    result: ClusterResult, app: Resource, project: Resource, where: str
+) -> list[Finding]:
+    """What Argo CD checks before it applies a resource: its namespace is a destination of
+    the project, its kind is whitelisted (cluster-scoped kinds must be listed; namespaced
+    kinds only when the project has a namespaceResourceWhitelist)."""
+    found: list[Finding] = []
+    spec = app.get("spec") or {}
+    dest = spec.get("destination") or {}
+    paths = {s.get("path") for s in (spec.get("sources") or [spec.get("source") or {}])}
+    paths.discard(None)
+    proj_spec = project.get("spec") or {}
+    for path, res in result.rendered:
+        if path not in paths:
+            continue
+        group = str(res.get("apiVersion", "")).rpartition("/")[0]
+        kind = str(res.get("kind", ""))
+        if kind in CLUSTER_SCOPED_KINDS:
+            if not kind_permitted(proj_spec.get("clusterResourceWhitelist"), group, kind):
+                found.append(
+                    Finding("app-project", where, f"{ident(res)}: cluster kind not permitted")
+                )
+            continue
+        namespace = dig(res, "metadata", "namespace") or dest.get("namespace")
+        if not destination_permitted(project, dest.get("server"), namespace):
+            found.append(
+                Finding(
+                    "app-project", where, f"{ident(res)}: namespace {namespace!r} not permitted"
+                )
+            )
+        whitelist = proj_spec.get("namespaceResourceWhitelist")
+        if whitelist is not None and not kind_permitted(whitelist, group, kind):
+            found.append(Finding("app-project", where, f"{ident(res)}: kind not permitted"))
     return found
 
 
@@ -669,16 +758,68 @@ def run_checkov(results: list[ClusterResult], tools: Tools, report: Report) -> N
         report.findings.append(Finding("checkov", "checkov", "parsing errors"))
 
 
+# ---- charts (DESIGN.md §8, tier 2) ---------------------------------------------------------
+
+
+def check_charts(
+    result: ClusterResult,
+    charts: render_charts.ChartRenderer,
+    tools: Tools,
+    k8s_schemas: Path,
+    crd_location: str,
+    report: Report,
+) -> None:
+    """Every chart of the cluster rendered, then kubeconform and the workload baseline."""
+    run = charts.render_cluster(result.name, result.applications, result.rendered)
+    report.findings += [Finding(*issue) for issue in run.issues]
+    excused = 0
+    for release, docs in run.rendered:
+        label = f"[{result.name}] {release.label}"
+        kc = run_kubeconform(
+            [(label, d) for d in docs], tools, k8s_schemas, crd_location, label, report
+        )
+        report.chart_kubeconform.update(kc)
+        if kc["skipped"]:
+            report.findings.append(Finding("kubeconform", label, f"{kc['skipped']} skipped"))
+        for res in docs:
+            if res.get("kind") not in WORKLOAD_KINDS:
+                continue
+            workload = f"{res.get('kind')}/{dig(res, 'metadata', 'name')}"
+            ns = dig(res, "metadata", "namespace") or release.namespace
+            where = f"{label} {res.get('kind')}/{ns}/{dig(res, 'metadata', 'name')}"
+            for finding in check_workload(res, where):
+                container = finding.where.removeprefix(where).removeprefix(" container ")
+                reason = charts.excused(release.chart, workload, container or "*", finding.rule)
+                if reason is None:
+                    report.findings.append(finding)
+                else:
+                    out(f"excepted {finding}: {reason}")
+                    excused += 1
+    resources = sum(len(docs) for _, docs in run.rendered)
+    out(
+        f"[{result.name}] charts: {len(run.rendered)} rendered, {run.skipped} skipped, "
+        f"{resources} resources, {excused} baseline findings excepted"
+    )
+
+
 # ---- entry points --------------------------------------------------------------------------
 
 
 def validate(
-    repo: Path, *, crd_location: str, checkov: bool = True, clusters: list[str] | None = None
+    repo: Path,
+    *,
+    crd_location: str,
+    checkov: bool = True,
+    charts: bool = True,
+    clusters: list[str] | None = None,
 ) -> Report:
     report = Report()
     tools = find_tools(repo)
     k8s_schemas = k8s_schema_root(repo)
     renderer = Renderer(repo, tools, report)
+    chart_step = render_charts.ChartRenderer.from_env(
+        repo, kubernetes_version=KUBERNETES_VERSION, say=out
+    )
     cluster_dirs = sorted(
         d for d in (repo / "clusters").iterdir() if d.is_dir() and (d / "root-app.yaml").exists()
     )
@@ -705,6 +846,11 @@ def validate(
         report.findings += policy
         workloads = sum(1 for _, r in result.rendered if r.get("kind") in WORKLOAD_KINDS)
         out(f"[{result.name}] policies: {workloads} workloads, {len(policy)} findings")
+        if charts:
+            check_charts(result, chart_step, tools, k8s_schemas, crd_location, report)
+    if charts:
+        report.findings += [Finding(*issue) for issue in chart_step.unused_exceptions()]
+        report.charts.update(chart_step.counts)
     if checkov:
         for check, reason in CHECKOV_SKIPS.items():
             out(f"checkov skips {check}: {reason}")
@@ -722,6 +868,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repo", type=Path, default=REPO_ROOT, help="repository root")
     parser.add_argument("--cluster", action="append", help="only this cluster (repeatable)")
     parser.add_argument("--no-checkov", action="store_true", help="skip the checkov scan")
+    parser.add_argument("--no-charts", action="store_true", help="skip the chart step")
     args = parser.parse_args(argv)
     crd_location = os.environ.get("CRD_SCHEMA_LOCATION") or DEFAULT_CRD_SCHEMA_LOCATION
     out(f"CRD schemas: {crd_location}")
@@ -729,6 +876,7 @@ def main(argv: list[str] | None = None) -> int:
         args.repo.resolve(),
         crd_location=crd_location,
         checkov=not args.no_checkov,
+        charts=not args.no_charts,
         clusters=args.cluster,
     )
     for finding in report.findings:
@@ -740,11 +888,14 @@ def main(argv: list[str] | None = None) -> int:
     kc: Counter[str] = Counter()
     for c in report.clusters:
         kc.update(c.kubeconform)
+    ch, ckc = report.charts, report.chart_kubeconform
     out(
         f"summary: {len(report.clusters)} clusters, {apps} Applications "
         f"({paths} repository paths built, {charts} pinned charts), {rendered} resources; "
         f"kubeconform valid {kc['valid']}, invalid {kc['invalid']}, errors {kc['errors']}, "
-        f"skipped {kc['skipped']}; checkov passed {report.checkov['passed']}, "
+        f"skipped {kc['skipped']}; charts rendered {ch['rendered']}, skipped {ch['skipped']} "
+        f"(kubeconform valid {ckc['valid']}, invalid {ckc['invalid']}, errors {ckc['errors']}, "
+        f"skipped {ckc['skipped']}); checkov passed {report.checkov['passed']}, "
         f"failed {report.checkov['failed']}; "
         + ("OK" if report.ok else f"{len(report.findings)} findings: FAILED")
     )

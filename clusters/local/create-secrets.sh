@@ -10,12 +10,22 @@
 #   kube-prometheus-stack/grafana-admin  admin-user, admin-password
 set -euo pipefail
 
-random() { LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24; }
+KUBECTL=${KUBECTL:-kubectl}
+
+# 24 characters from [A-Za-z0-9]. No `tr </dev/urandom | head` pipeline: when head closes the
+# pipe, tr dies of SIGPIPE, and pipefail + set -e end the script without a word. tr reads a
+# bounded input instead (4 KiB hold about 990 such characters).
+random() {
+  local chars
+  chars=$(LC_ALL=C tr -dc 'A-Za-z0-9' < <(head -c 4096 /dev/urandom))
+  [ "${#chars}" -ge 24 ] || { echo "create-secrets: /dev/urandom gave too little" >&2; exit 1; }
+  printf '%s' "${chars:0:24}"
+}
 
 wait_namespace() {
   local i
   for ((i = 0; i < 60; i++)); do
-    kubectl get namespace "$1" >/dev/null 2>&1 && return 0
+    "$KUBECTL" get namespace "$1" >/dev/null 2>&1 && return 0
     sleep 5
   done
   echo "namespace $1 not found: apply clusters/local/root-app.yaml first" >&2
@@ -26,19 +36,19 @@ create() { # namespace name key=value...
   local ns=$1 name=$2
   shift 2
   wait_namespace "$ns"
-  if kubectl -n "$ns" get secret "$name" >/dev/null 2>&1; then
+  if "$KUBECTL" -n "$ns" get secret "$name" >/dev/null 2>&1; then
     echo "secret $ns/$name exists, kept"
     return
   fi
   local args=()
   local pair
   for pair in "$@"; do args+=("--from-literal=$pair"); done
-  kubectl -n "$ns" create secret generic "$name" "${args[@]}" >/dev/null
+  "$KUBECTL" -n "$ns" create secret generic "$name" "${args[@]}" >/dev/null
   echo "secret $ns/$name created"
 }
 
 # The application password is shared by two Secrets: reuse the stored one when present.
-app_password=$(kubectl -n mongodb get secret mongodb-app -o jsonpath='{.data.password}' 2>/dev/null |
+app_password=$("$KUBECTL" -n mongodb get secret mongodb-app -o jsonpath='{.data.password}' 2>/dev/null |
   base64 -d 2>/dev/null || true)
 app_password=${app_password:-$(random)}
 

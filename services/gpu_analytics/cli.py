@@ -6,6 +6,8 @@ from typing import Annotated
 
 import typer
 
+from gpu_analytics.cluster.cli import app as cluster_app
+from gpu_analytics.cluster_sim.cli import app as cluster_sim_app
 from gpu_analytics.stack.cli import app as stack_app
 
 app = typer.Typer(
@@ -14,6 +16,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(cluster_sim_app, name="cluster-sim")
+app.add_typer(cluster_app, name="cluster")
 
 
 @app.command()

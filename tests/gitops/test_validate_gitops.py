@@ -49,8 +49,13 @@ def repo(tmp_path: Path) -> Path:
 
 
 def run(repo: Path, *, checkov: bool = False, clusters: list[str] | None = None) -> Report:
+    # Charts are rendered and checked in test_charts.py; here only the tree's own files.
     return validate_gitops.validate(
-        repo, crd_location=crd_location(), checkov=checkov, clusters=clusters or ["local"]
+        repo,
+        crd_location=crd_location(),
+        checkov=checkov,
+        clusters=clusters or ["local"],
+        charts=False,
     )
 
 
@@ -223,7 +228,11 @@ def test_namespace_without_pod_security_label_fails(repo: Path) -> None:
 
 def test_resource_in_undeclared_namespace_fails(repo: Path) -> None:
     replace(repo, "platform/kafka/base/kustomization.yaml", "namespace: kafka", "namespace: queue")
-    assert_only(run(repo), "namespace", "namespace queue is not declared")
+    report = run(repo)
+    undeclared = [f.message for f in findings(report, "namespace")]
+    assert any("namespace queue is not declared" in m for m in undeclared)
+    # ...and no project allows it as a destination.
+    assert {f.rule for f in report.findings} == {"namespace", "app-project"}, report.findings
 
 
 # ---- Applications and the app-of-apps walk ---------------------------------------------------
@@ -290,6 +299,28 @@ def test_destination_outside_the_project_fails(repo: Path) -> None:
         ),
     )
     assert_only(run(repo), "app-project", "destination not allowed by project pipeline")
+
+
+def test_application_without_destination_namespace_fails(repo: Path) -> None:
+    # Argo CD matches "" against the project's destinations: InvalidSpecError, and the
+    # root waits for this Application forever.
+    edit(repo, "bootstrap/namespaces.yaml", lambda d: d["spec"]["destination"].pop("namespace"))
+    assert_only(run(repo), "app-project", "destination not allowed by project bootstrap")
+
+
+def test_resource_in_a_namespace_outside_the_project_fails(repo: Path) -> None:
+    edit(
+        repo,
+        "bootstrap/projects/platform-appproject.yaml",
+        lambda d: d["spec"].update(
+            destinations=[x for x in d["spec"]["destinations"] if x.get("namespace") != "mongodb"]
+        ),
+    )
+    report = run(repo)
+    assert any(
+        f.rule == "app-project" and "namespace 'mongodb' not permitted" in f.message
+        for f in report.findings
+    ), report.findings
 
 
 def test_project_allowing_any_repository_fails(repo: Path) -> None:

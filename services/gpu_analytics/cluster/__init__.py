@@ -1,0 +1,1 @@
+"""Commands for a running cluster (real or simulated), through the argocd CLI."""

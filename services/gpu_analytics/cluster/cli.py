@@ -1,0 +1,70 @@
+"""`gpu-analytics cluster status|wait`: every Application with sync, health, wave and the
+first failing condition, through the argocd CLI."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from gpu_analytics.cluster.apps import AppStatus, ArgocdError, list_apps, table
+
+app = typer.Typer(help="A cluster's Applications, through the argocd CLI.", no_args_is_help=True)
+
+
+def _say(message: str) -> None:
+    typer.echo(f"cluster: {message}", err=True)
+
+
+@app.command()
+def status() -> None:
+    """Print every Application; exit 1 unless all are Synced and Healthy."""
+    try:
+        apps = list_apps()
+    except ArgocdError as exc:
+        _say(str(exc))
+        raise typer.Exit(2) from exc
+    typer.echo(table(apps))
+    raise typer.Exit(0 if apps and all(a.done for a in apps) else 1)
+
+
+@app.command()
+def wait(
+    timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 1200.0,
+    root: Annotated[str, typer.Option(help="The app of apps, which must exist.")] = "root",
+    interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 5.0,
+) -> None:
+    """Wait until every Application is Synced and Healthy; print the table when it changes.
+    On timeout, exit 1 naming what blocks."""
+    deadline = time.monotonic() + timeout
+    start = time.monotonic()
+    last: list[AppStatus] | None = None
+    apps: list[AppStatus] = []
+    while True:
+        try:
+            apps = list_apps()
+        except ArgocdError as exc:
+            _say(f"{exc} (retrying)")
+            apps = []
+        if apps != last and apps:
+            done = sum(a.done for a in apps)
+            _say(f"{time.monotonic() - start:.0f}s: {done}/{len(apps)} Synced and Healthy")
+            typer.echo(table(apps))
+            last = apps
+        names = {a.name for a in apps}
+        if root in names and all(a.done for a in apps):
+            _say(f"all {len(apps)} Applications are Synced and Healthy")
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(interval)
+    blocking = [a for a in apps if not a.done]
+    if root not in {a.name for a in apps}:
+        _say(f"timed out after {timeout:.0f}s: Application {root} does not exist")
+    else:
+        _say(f"timed out after {timeout:.0f}s; blocking: " + "; ".join(
+            f"{a.name} ({a.sync}/{a.health}{': ' + a.problem if a.problem else ''})"
+            for a in blocking
+        ))  # fmt: skip
+    raise typer.Exit(1)

@@ -1,0 +1,94 @@
+"""Argo CD in the simulation: its settings as the bootstrap HelmChart's values give them,
+and the processes the chart would run as pods (repo-server, application-controller,
+argocd-server, redis). The ApplicationSet controller, Dex and notifications are left out:
+the tree uses none of them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpu_analytics.cluster_sim.kube import Obj
+
+NAMESPACE = "argocd"
+PART_OF = {"app.kubernetes.io/part-of": "argocd"}  # Argo CD only watches labelled settings
+
+# ConfigMaps the chart renders from `configs.<key>` of its values.
+CHART_CONFIGMAPS = {"cm": "argocd-cm", "params": "argocd-cmd-params-cm", "rbac": "argocd-rbac-cm"}
+CHART_KEYS_NOT_DATA = {"create", "annotations", "labels"}  # chart switches, not settings
+
+
+def chart_values(helmchart: Path) -> dict[str, Any]:
+    """The values of the argo-cd HelmChart (bootstrap/argo-cd/helmchart.yaml)."""
+    doc = yaml.safe_load(helmchart.read_text())
+    values: dict[str, Any] = yaml.safe_load(doc["spec"]["valuesContent"]) or {}
+    return values
+
+
+def settings(values: dict[str, Any]) -> list[Obj]:
+    """argocd-cm, argocd-cmd-params-cm, argocd-rbac-cm and argocd-secret with the data the
+    chart writes into them from `configs` (strings, as in a ConfigMap)."""
+    configs = values.get("configs") or {}
+    objs: list[Obj] = []
+    for key, name in CHART_CONFIGMAPS.items():
+        section = configs.get(key) or {}
+        data = {
+            k: (
+                v
+                if isinstance(v, str)
+                else yaml.safe_dump(v).strip()
+                if isinstance(v, dict | list)
+                else str(v).lower()
+                if isinstance(v, bool)
+                else str(v)
+            )
+            for k, v in section.items()
+            if k not in CHART_KEYS_NOT_DATA
+        }
+        objs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": NAMESPACE, "labels": dict(PART_OF)},
+                "data": data,
+            }
+        )
+    objs.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "argocd-secret", "namespace": NAMESPACE, "labels": dict(PART_OF)},
+            "type": "Opaque",
+        }
+    )
+    return objs
+
+
+def env(kubeconfig: Path, redis: str, home: Path, path: str, tmp: Path) -> dict[str, str]:
+    """Environment of every Argo CD process: the simulation's API server as Argo CD's
+    in-cluster destination (its local-development switch), redis on loopback."""
+    return {
+        "PATH": path,
+        "HOME": str(home),
+        "TMPDIR": str(tmp),
+        "KUBECONFIG": str(kubeconfig),
+        "ARGOCD_FAKE_IN_CLUSTER": "true",
+        "REDIS_SERVER": redis,
+        "ARGOCD_GPG_ENABLED": "false",
+        "ARGOCD_EXEC_TIMEOUT": "180s",
+    }
+
+
+GIT_VERIFY_WRAPPER = """#!/bin/sh
+# The repo-server runs this for every revision it resolves (Argo CD's image ships its own
+# under this name). Signature checks are off here; report what git says and never fail.
+rev=${1:?usage: git-verify-wrapper.sh REVISION}
+if git describe --exact-match "$rev" >/dev/null 2>&1; then
+  git verify-tag "$rev" 2>&1
+else
+  git verify-commit "$rev" 2>&1
+fi
+exit 0
+"""

@@ -1,0 +1,136 @@
+"""Where a simulation keeps its files, which ports its components use inside its network
+namespace (fixed: the namespace is its own), and where the tools are."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from gpu_analytics.stack.paths import repo_root, tools_dir
+
+# Inside the simulation's network namespace.
+ETCD_PORT = 2379
+ETCD_PEER_PORT = 2380
+API_PORT = 6443
+KCM_PORT = 10257
+SCHEDULER_PORT = 10259
+KWOK_PORT = 10247
+REDIS_PORT = 6379
+REPO_SERVER_PORT = 8081
+CONTROLLER_METRICS_PORT = 8082
+ARGOCD_SERVER_PORT = 8080
+GIT_PORT = 9418
+CHARTS_PORT = 8879
+SERVICE_CIDR = "10.43.0.0/16"  # K3s's default
+GIT_URL = f"git://127.0.0.1:{GIT_PORT}/gpu-analytics.git"
+CHARTS_URL = f"http://127.0.0.1:{CHARTS_PORT}"
+BRANCH = "cluster-sim"
+
+TOOLS = [
+    "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok",
+    "argocd", "redis-server", "kustomize", "helm",
+]  # fmt: skip
+
+
+class ToolMissingError(RuntimeError):
+    pass
+
+
+def tool(name: str) -> Path:
+    path = tools_dir() / "bin" / name
+    if not path.exists():
+        raise ToolMissingError(f"{name} not found in {path.parent}: run `make setup`")
+    return path
+
+
+def missing_tools() -> list[str]:
+    return [name for name in TOOLS if not (tools_dir() / "bin" / name).exists()]
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("CLUSTER_SIM_STATE_DIR", repo_root() / ".cache" / "cluster-sim"))
+
+
+@dataclass
+class SimState:
+    """What `up` leaves in state.json for `status`, `down` and the tests."""
+
+    supervisor_pid: int = 0
+    supervisor_create_time: float = 0.0
+    api_port: int = 0
+    argocd_port: int = 0
+    netns_inode: int = 0
+    ready: bool = False
+    error: str = ""
+    children: dict[str, list[float]] | None = None  # name -> [pid, create_time]
+
+    @classmethod
+    def load(cls, state_dir: Path) -> SimState | None:
+        path = state_dir / "state.json"
+        if not path.is_file():
+            return None
+        data: dict[str, Any] = json.loads(path.read_text())
+        return cls(**data)
+
+    def save(self, state_dir: Path) -> None:
+        tmp = state_dir / "state.json.tmp"
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(state_dir / "state.json")
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def pki(self) -> Path:
+        return self.root / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
+
+    @property
+    def git(self) -> Path:
+        return self.root / "git"
+
+    @property
+    def bare_repo(self) -> Path:
+        return self.git / "gpu-analytics.git"
+
+    @property
+    def checkout(self) -> Path:
+        return self.root / "checkout"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """For the host: the API server through the forwarder."""
+        return self.root / "kubeconfig"
+
+    @property
+    def inner_kubeconfig(self) -> Path:
+        """For the components inside the namespace."""
+        return self.root / "kubeconfig.inner"
+
+    @property
+    def argocd_kubeconfig(self) -> Path:
+        return self.root / "kubeconfig.argocd"
+
+    @property
+    def argocd_config(self) -> Path:
+        """The argocd CLI's config file (--config)."""
+        return self.root / "argocd-cli.yaml"
+
+    def reset(self) -> None:
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        for path in (self.root, self.logs, self.bin, self.git):
+            path.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,66 @@
+"""The cluster simulation for tests/cluster: one per session (started on first use), with
+the tree installed by clusters/local/install.sh, the script a person runs.
+
+Needs root (a network namespace) and the tools of `make setup`. Without them the tests skip
+and say why, except in CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gpu_analytics.cluster_sim import cli as sim_cli
+from gpu_analytics.cluster_sim.layout import missing_tools
+from gpu_analytics.cluster_sim.testing import Installed, RunningSim
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS_BIN = REPO / ".tools" / "bin"
+INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))
+
+
+def _unavailable() -> str | None:
+    if missing := missing_tools():
+        return f"cluster simulation tools missing ({', '.join(missing)}): run make setup"
+    if os.geteuid() != 0:
+        return "the cluster simulation needs root (a network namespace of its own)"
+    return None
+
+
+def require_sim() -> None:
+    if (reason := _unavailable()) is not None:
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def cluster_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSim]:
+    require_sim()
+    state_dir = tmp_path_factory.mktemp("cluster-sim")
+    charts = os.environ.get("CHARTS_DIR")
+    sim = sim_cli.start(state_dir, source=REPO, charts_dir=Path(charts) if charts else None)
+    running = RunningSim(sim, state_dir, [])
+    try:
+        yield running
+    finally:
+        left = sim_cli.stop(state_dir)
+        assert not left, f"still running after the simulation stopped: {left}"
+
+
+@pytest.fixture(scope="session")
+def installed(cluster_sim: RunningSim) -> Installed:
+    """clusters/local/install.sh, run from the served checkout as a person runs it."""
+    started = time.monotonic()
+    proc = cluster_sim.run(
+        "clusters/local/install.sh", check=False, timeout=INSTALL_TIMEOUT + 120,
+        INSTALL_TIMEOUT=str(INSTALL_TIMEOUT),
+    )  # fmt: skip
+    cluster_sim.sample_connections()
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"install.sh exited {proc.returncode}:\n{output[-6000:]}"
+    return Installed(cluster_sim, output, time.monotonic() - started)

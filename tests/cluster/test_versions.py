@@ -1,0 +1,84 @@
+"""The simulation runs what the clusters run: Kubernetes of the pinned K3s release, the
+Argo CD release of the bootstrap chart, etcd 3.6."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gpu_analytics.cluster_sim.testing import RunningSim
+
+REPO = Path(__file__).resolve().parents[2]
+GOTOOLS = REPO / "scripts" / "gotools"
+BIN = REPO / ".tools" / "bin"
+
+
+def required(wrapper: str, module: str) -> str:
+    match = re.search(
+        rf"(?m)^\s+{re.escape(module)} (v\S+)", (GOTOOLS / wrapper / "go.mod").read_text()
+    )
+    assert match, f"{module} not required in scripts/gotools/{wrapper}/go.mod"
+    return match.group(1)
+
+
+def k3s_pin() -> str:
+    match = re.search(
+        r'default\s+=\s+"(v[\d.]+)\+k3s\d+"', (REPO / "terraform" / "variables.tf").read_text()
+    )
+    assert match
+    return match.group(1)
+
+
+def test_kubernetes_wrapper_is_the_k3s_release() -> None:
+    version = required("kubernetes", "k8s.io/kubernetes")
+    assert version == k3s_pin()
+    # Every staging module at the matching v0.x release.
+    minor_patch = version.removeprefix("v1.")
+    replaces = re.findall(
+        r"(?m)^\s+(k8s\.io/\S+) => (k8s\.io/\S+) (v\S+)$",
+        (GOTOOLS / "kubernetes" / "go.mod").read_text(),
+    )
+    assert len(replaces) >= 30
+    assert {v for _, _, v in replaces} == {f"v0.{minor_patch}"}
+
+
+def test_api_server_reports_the_k3s_kubernetes_version(cluster_sim: RunningSim) -> None:
+    version = json.loads(cluster_sim.kubectl("get", "--raw", "/version").stdout)
+    assert version["gitVersion"] == k3s_pin()
+
+
+def test_argocd_cli_reports_its_release() -> None:
+    out = subprocess.run(
+        [str(BIN / "argocd"), "version", "--client", "--short"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.split()[-1].split("+")[0] == required("argocd", "github.com/argoproj/argo-cd/v3")
+
+
+def test_etcd_is_3_6() -> None:
+    assert required("etcd", "go.etcd.io/etcd/server/v3").startswith("v3.6.")
+
+
+def test_argocd_is_the_bootstrap_charts_app_version() -> None:
+    """Where the pinned argo-cd chart is at hand (CHARTS_DIR), its appVersion is the Argo CD
+    the simulation builds."""
+    import os
+
+    chart = yaml.safe_load((REPO / "bootstrap" / "argo-cd" / "helmchart.yaml").read_text())["spec"]
+    charts_dir = os.environ.get("CHARTS_DIR")
+    tgz = Path(charts_dir or "/nonexistent") / f"argo-cd-{chart['version']}.tgz"
+    if not tgz.is_file():
+        pytest.skip(f"argo-cd chart {chart['version']} not in CHARTS_DIR: appVersion not checked")
+    with tarfile.open(tgz) as tar:
+        member = tar.extractfile("argo-cd/Chart.yaml")
+        assert member is not None
+        app_version = yaml.safe_load(member.read())["appVersion"]
+    assert app_version == required("argocd", "github.com/argoproj/argo-cd/v3")
