@@ -652,6 +652,17 @@ class ChartRenderer:
             say=say,
         )
 
+    def run_helm(self, cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        """Run helm (cmd[0]) with the cache-only environment, bounded in time."""
+        return subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=HELM_TIMEOUT_S,
+            env=self.helm_env(),
+        )
+
     def helm_env(self) -> dict[str, str]:
         # Repo-local helm state: no user plugins, repositories or registry logins leak in.
         home = self.helm_home
@@ -686,14 +697,7 @@ class ChartRenderer:
             pull = [self.helm, "pull", release.chart, "--repo", release.repo_url]
             pull += ["--version", release.version, "--destination", tmp]
             try:
-                proc = subprocess.run(
-                    pull,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=HELM_TIMEOUT_S,
-                    env=self.helm_env(),
-                )
+                proc = self.run_helm(pull)
             except subprocess.TimeoutExpired:
                 return Unavailable(f"helm pull timed out after {HELM_TIMEOUT_S}s", skipped=False)
             pulled = Path(tmp) / file
@@ -739,14 +743,7 @@ class ChartRenderer:
                     path.write_text(layer.text, encoding="utf-8")
                 cmd += ["--values", str(path)]
             try:
-                proc = subprocess.run(
-                    cmd,
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                    timeout=HELM_TIMEOUT_S,
-                    env=self.helm_env(),
-                )
+                proc = self.run_helm(cmd)
             except subprocess.TimeoutExpired:
                 return Issue("chart-render", release.where, f"timed out ({HELM_TIMEOUT_S}s)")
         if proc.returncode != 0:

@@ -50,6 +50,7 @@ from typing import Any
 import yaml
 
 import render_charts
+from render_charts import dig  # one definition for both scripts
 
 Resource = dict[str, Any]
 
@@ -152,15 +153,6 @@ class Report:
 def out(line: str) -> None:
     sys.stdout.write(f"validate: {line}\n")
     sys.stdout.flush()
-
-
-def dig(obj: Any, *keys: str) -> Any:
-    """obj[k1][k2]... or None when any level is missing or not a mapping."""
-    for key in keys:
-        if not isinstance(obj, dict):
-            return None
-        obj = obj.get(key)
-    return obj
 
 
 def ident(res: Resource) -> str:

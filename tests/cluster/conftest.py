@@ -23,6 +23,14 @@ TOOLS_BIN = REPO / ".tools" / "bin"
 INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A simulation starts, installs and converges in minutes: more than the suite's
+    per-test limit, which the first test that needs it pays for."""
+    for item in items:
+        if Path(str(item.fspath)).parent == Path(__file__).parent:
+            item.add_marker(pytest.mark.timeout(INSTALL_TIMEOUT + 600))
+
+
 def _unavailable() -> str | None:
     if missing := missing_tools():
         return f"cluster simulation tools missing ({', '.join(missing)}): run make setup"
@@ -43,7 +51,10 @@ def cluster_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSim
     require_sim()
     state_dir = tmp_path_factory.mktemp("cluster-sim")
     charts = os.environ.get("CHARTS_DIR")
-    sim = sim_cli.start(state_dir, source=REPO, charts_dir=Path(charts) if charts else None)
+    # The simulation runs detached; it stops by itself should this session die unannounced.
+    sim = sim_cli.start(
+        state_dir, source=REPO, charts_dir=Path(charts) if charts else None, owner_pid=os.getpid()
+    )
     running = RunningSim(sim, state_dir, [])
     try:
         yield running

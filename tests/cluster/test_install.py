@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from typing import Any
 
 from gpu_analytics.cluster import apps as argocd_apps
 from gpu_analytics.cluster import waves
+from gpu_analytics.cluster_sim import cli as sim_cli
+from gpu_analytics.cluster_sim import netns
 from gpu_analytics.cluster_sim.testing import Installed, report
 
 
@@ -120,6 +123,15 @@ def test_install_again_changes_nothing(installed: Installed) -> None:
 
 def test_nothing_left_loopback(installed: Installed) -> None:
     sim = installed.sim
+    state = sim_cli.running(sim.state_dir)
+    assert state is not None
+    # The simulation's namespace has loopback only: no route leads anywhere else.
+    links = subprocess.run(
+        ["nsenter", f"--net=/proc/{state.supervisor_pid}/ns/net", "ip", "-o", "link"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert [line.split(":")[1].strip() for line in links] == ["lo"]
+    assert netns.netns_inode(state.supervisor_pid) != netns.netns_inode()
     sim.sample_connections()
     addresses = set().union(*sim.loopback_samples)
     assert addresses, "no connections sampled"

@@ -73,6 +73,7 @@ def start(
     api_port: int = 0,
     argocd_port: int = 0,
     timeout: float = 240.0,
+    owner_pid: int | None = None,
 ) -> Sim:
     """Serve `revision` of `source` and start the simulation's supervisor, detached."""
     if missing := missing_tools():
@@ -97,6 +98,8 @@ def start(
     ]  # fmt: skip
     if charts_dir is not None:
         argv.append(f"--charts-dir={charts_dir.resolve()}")
+    if owner_pid is not None:
+        argv.append(f"--owner-pid={owner_pid}")
     log_file = layout.logs / "supervisor.log"
     with log_file.open("ab") as out:
         proc = subprocess.Popen(

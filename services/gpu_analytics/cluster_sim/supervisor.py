@@ -74,6 +74,7 @@ class Supervisor:
     api_port: int
     argocd_port: int
     charts_dir: Path | None
+    owner: psutil.Process | None = None
     children: list[Child] = field(default_factory=list)
     state: SimState = field(default_factory=SimState)
 
@@ -371,6 +372,9 @@ class Supervisor:
                      self.api_port, self.argocd_port)  # fmt: skip
             while not stop.is_set():
                 await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=5)
+                if self.owner is not None and not self.owner.is_running():
+                    log.info("owner process %d is gone: stopping", self.owner.pid)
+                    stop.set()
                 for child in self.children:
                     if child.proc.poll() is not None:
                         log.error(
@@ -403,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--argocd-port", type=int, default=0)
     parser.add_argument("--charts-dir", type=Path)
     parser.add_argument("--helmchart", type=Path, required=True, help="the argo-cd HelmChart")
+    parser.add_argument(
+        "--owner-pid", type=int, help="stop when this process ends (a test session)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, stream=sys.stdout,
@@ -419,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         api_port=listeners["api"].getsockname()[1],
         argocd_port=listeners["argocd"].getsockname()[1],
         charts_dir=args.charts_dir,
+        owner=psutil.Process(args.owner_pid) if args.owner_pid else None,
     )
     netns.enter_new_netns()
     me = psutil.Process()
