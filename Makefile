@@ -18,10 +18,10 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench clean
+.PHONY: help setup dev test lint validate pytest bench sync-status clean
 
 help: ## list the targets
-	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-9s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install every tool and dependency into .venv, .tools and .cache (idempotent)
 	@scripts/setup.sh
@@ -46,6 +46,9 @@ pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire sta
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
 	@$(VENV)/python tests/bench/run.py
+
+sync-status: ## every Application of the current kube context: sync, health, wave, first problem
+	@$(VENV)/gpu-analytics cluster status
 
 clean: ## remove the stack state and caches (keeps tools)
 	rm -rf .cache/stack .pytest_cache .mypy_cache .ruff_cache

@@ -87,8 +87,11 @@ def argocd_cli() -> str:
 
 
 def list_apps(timeout: float = 60.0) -> list[AppStatus]:
-    """Every Application, through the argocd CLI (ARGOCD_OPTS selects --core or a server)."""
+    """Every Application, through the argocd CLI: ARGOCD_SERVER / ARGOCD_OPTS select a
+    server; without them, core mode (the kube context only, no login)."""
     cmd = [argocd_cli(), "app", "list", "-o", "json"]
+    if not os.environ.get("ARGOCD_OPTS") and not os.environ.get("ARGOCD_SERVER"):
+        cmd.append("--core")
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError as exc:
