@@ -122,8 +122,9 @@ class KafkaBroker:
                     "kafka.tools.StorageTool",
                     "format",
                     "--ignore-formatted",
-                    "-t",
-                    cluster_id_file.read_text().strip(),
+                    # One token: an id may start with "-" (1 in 64 do), which as a separate
+                    # argument the tool's parser takes for an option.
+                    f"--cluster-id={cluster_id_file.read_text().strip()}",
                     "-c",
                     str(config),
                 ],
