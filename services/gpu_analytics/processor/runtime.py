@@ -44,6 +44,8 @@ class Runtime:
             asyncio.create_task(self._pipeline(), name="pipeline"),
             asyncio.create_task(self._readiness(), name="readiness"),
         ]
+        for task in self._tasks:
+            task.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -104,6 +106,14 @@ class Runtime:
         for tp in partitions:
             counts[tp.topic] += ends[tp] - starts[tp]
         return counts
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """A background task that ends other than by cancellation has crashed: say so at once
+    (/healthz turns 503 too), not only when the process shuts down."""
+    if task.cancelled() or task.exception() is None:
+        return
+    log.error(f"{task.get_name()} task crashed", exc_info=task.exception())
 
 
 async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
