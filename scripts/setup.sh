@@ -148,9 +148,9 @@ done_
 
 # ---- 7. the cluster simulation (gpu-analytics cluster-sim, tests/cluster) --------------------
 # Long builds: a line every minute so the step is visibly alive; the log is kept on failure.
-go_build() { # label log command...: run a Go build in the background, print minutes meanwhile
-  local log=$2 pid t0 elapsed
-  shift 2
+go_build() { # log command...: run a Go build in the background, print minutes meanwhile
+  local log=$1 pid t0 elapsed
+  shift
   t0=$(date +%s)
   "$@" >"$log" 2>&1 &
   pid=$!
@@ -172,7 +172,7 @@ go_wrapper() { # dir label ldflags [env assignments for the build]
   stamp=$(wrapper_stamp "$dir")
   begin "$label"
   if stamp_ok "$BIN/.$dir.version" "$stamp"; then done_ "already installed"; return; fi
-  go_build "$label" "$ROOT/.cache/setup-$dir.log" \
+  go_build "$ROOT/.cache/setup-$dir.log" \
     env -C "scripts/gotools/$dir" GOBIN="$BIN" GOFLAGS=-mod=readonly CGO_ENABLED=0 "$@" \
     go install -ldflags="$ldflags" tool
   echo "$stamp" >"$BIN/.$dir.version"

@@ -16,10 +16,8 @@ import pytest
 
 from gpu_analytics.cluster_sim import cli as sim_cli
 from gpu_analytics.cluster_sim.layout import missing_tools
-from gpu_analytics.cluster_sim.testing import Installed, RunningSim
+from gpu_analytics.cluster_sim.testing import REPO, Installed, RunningSim
 
-REPO = Path(__file__).resolve().parents[2]
-TOOLS_BIN = REPO / ".tools" / "bin"
 INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))
 
 

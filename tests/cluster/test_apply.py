@@ -6,6 +6,7 @@ workloads fails. The namespaces exist, with their Pod Security labels, from the 
 from __future__ import annotations
 
 import copy
+import functools
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +34,20 @@ class ApplyResult:
     warnings: list[str] = field(default_factory=list)
 
 
-def rendered(cluster: str) -> list[Resource]:
+@functools.cache
+def _rendered(cluster: str) -> tuple[Resource, ...]:
     findings = validate_gitops.Report()
     renderer = validate_gitops.Renderer(REPO, validate_gitops.find_tools(REPO), findings)
     result = validate_gitops.walk_cluster(REPO / "clusters" / cluster, renderer, findings)
     assert findings.findings == [], findings.findings
     unique = {validate_gitops.ident(r): r for _, r in result.rendered}
-    return list(unique.values())
+    return tuple(unique.values())
+
+
+def rendered(cluster: str) -> list[Resource]:
+    """Every resource of the cluster's tree (rendered once per session; a fresh copy each
+    call, as tests plant defects in what they get)."""
+    return copy.deepcopy(list(_rendered(cluster)))
 
 
 def into_namespaces(resources: list[Resource], prefix: str) -> list[Resource]:
@@ -94,6 +102,8 @@ def crds(installed: Installed) -> Installed:
 @pytest.mark.parametrize("cluster", ["local", "aws"])
 def test_every_rendered_resource_is_accepted(crds: Installed, cluster: str) -> None:
     resources = rendered(cluster)
+    kinds = {r["kind"] for r in resources}
+    assert {"Application", "Deployment", "StatefulSet", "Namespace", "NetworkPolicy"} <= kinds
     if cluster != "local":
         resources = into_namespaces(resources, f"{cluster}-")
         namespaces = [r for r in resources if r["kind"] == "Namespace"]

@@ -124,14 +124,15 @@ def test_install_again_changes_nothing(installed: Installed) -> None:
 def test_nothing_left_loopback(installed: Installed) -> None:
     sim = installed.sim
     state = sim_cli.running(sim.state_dir)
-    assert state is not None
+    assert state is not None and state.supervisor is not None
+    pid = state.supervisor.pid
     # The simulation's namespace has loopback only: no route leads anywhere else.
     links = subprocess.run(
-        ["nsenter", f"--net=/proc/{state.supervisor_pid}/ns/net", "ip", "-o", "link"],
+        ["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-o", "link"],
         capture_output=True, text=True, check=True,
     ).stdout.splitlines()  # fmt: skip
     assert [line.split(":")[1].strip() for line in links] == ["lo"]
-    assert netns.netns_inode(state.supervisor_pid) != netns.netns_inode()
+    assert netns.netns_inode(pid) != netns.netns_inode()
     sim.sample_connections()
     addresses = set().union(*sim.loopback_samples)
     assert addresses, "no connections sampled"

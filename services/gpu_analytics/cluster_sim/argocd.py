@@ -27,6 +27,17 @@ def chart_values(helmchart: Path) -> dict[str, Any]:
     return values
 
 
+def _as_data(value: Any) -> str:
+    """A values entry as the chart writes it into ConfigMap data."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict | list):
+        return yaml.safe_dump(value).strip()
+    return str(value)
+
+
 def settings(values: dict[str, Any]) -> list[Obj]:
     """argocd-cm, argocd-cmd-params-cm, argocd-rbac-cm and argocd-secret with the data the
     chart writes into them from `configs` (strings, as in a ConfigMap)."""
@@ -34,19 +45,7 @@ def settings(values: dict[str, Any]) -> list[Obj]:
     objs: list[Obj] = []
     for key, name in CHART_CONFIGMAPS.items():
         section = configs.get(key) or {}
-        data = {
-            k: (
-                v
-                if isinstance(v, str)
-                else yaml.safe_dump(v).strip()
-                if isinstance(v, dict | list)
-                else str(v).lower()
-                if isinstance(v, bool)
-                else str(v)
-            )
-            for k, v in section.items()
-            if k not in CHART_KEYS_NOT_DATA
-        }
+        data = {k: _as_data(v) for k, v in section.items() if k not in CHART_KEYS_NOT_DATA}
         objs.append(
             {
                 "apiVersion": "v1",

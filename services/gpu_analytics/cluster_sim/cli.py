@@ -23,7 +23,7 @@ from gpu_analytics.cluster_sim.layout import (
     missing_tools,
 )
 from gpu_analytics.stack.paths import repo_root, tools_dir
-from gpu_analytics.stack.process import ProcessRef, log_tail
+from gpu_analytics.stack.process import log_tail
 
 app = typer.Typer(
     help="A Kubernetes API server, controllers, kwok nodes and Argo CD on loopback.",
@@ -58,10 +58,9 @@ def _progress(message: str) -> None:
 
 def running(state_dir: Path) -> SimState | None:
     state = SimState.load(state_dir)
-    if state is None or not state.supervisor_pid:
+    if state is None or state.supervisor is None:
         return None
-    ref = ProcessRef(state.supervisor_pid, state.supervisor_create_time)
-    return state if ref.alive() else None
+    return state if state.supervisor.alive() else None
 
 
 def start(
@@ -126,12 +125,11 @@ def stop(state_dir: Path, timeout: float = 60.0) -> list[str]:
     """Stop the supervisor (which stops its children); return the names of any child still
     alive afterwards, which are then killed."""
     state = SimState.load(state_dir)
-    if state is None or not state.supervisor_pid:
+    if state is None or state.supervisor is None:
         return []
-    ProcessRef(state.supervisor_pid, state.supervisor_create_time).stop(timeout)
+    state.supervisor.stop(timeout)
     left = []
-    for name, (pid, created) in (state.children or {}).items():
-        ref = ProcessRef(int(pid), created)
+    for name, ref in state.children.items():
         if ref.alive():
             left.append(name)
             ref.stop(5)
@@ -200,10 +198,10 @@ def status(state_dir: StateDir = None) -> None:
     if state is None:
         _progress("not running")
         raise typer.Exit(1)
-    typer.echo(f"supervisor pid {state.supervisor_pid}, ready={state.ready}")
-    for name, (pid, created) in (state.children or {}).items():
-        alive = ProcessRef(int(pid), created).alive()
-        typer.echo(f"  {name:32} pid {int(pid):<8} {'running' if alive else 'exited'}")
+    assert state.supervisor is not None  # running() checked it
+    typer.echo(f"supervisor pid {state.supervisor.pid}, ready={state.ready}")
+    for name, ref in state.children.items():
+        typer.echo(f"  {name:32} pid {ref.pid:<8} {'running' if ref.alive() else 'exited'}")
     sim = Sim(Layout(state_dir), state, "")
     for key, value in sim.env().items():
         typer.echo(f"export {key}={value!r}" if " " in value else f"export {key}={value}")

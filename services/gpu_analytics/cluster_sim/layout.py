@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gpu_analytics.stack.paths import repo_root, tools_dir
+from gpu_analytics.stack.process import ProcessRef
 
 # Inside the simulation's network namespace.
 ETCD_PORT = 2379
@@ -59,14 +60,13 @@ def default_state_dir() -> Path:
 class SimState:
     """What `up` leaves in state.json for `status`, `down` and the tests."""
 
-    supervisor_pid: int = 0
-    supervisor_create_time: float = 0.0
+    supervisor: ProcessRef | None = None
     api_port: int = 0
     argocd_port: int = 0
     netns_inode: int = 0
     ready: bool = False
     error: str = ""
-    children: dict[str, list[float]] | None = None  # name -> [pid, create_time]
+    children: dict[str, ProcessRef] = field(default_factory=dict)
 
     @classmethod
     def load(cls, state_dir: Path) -> SimState | None:
@@ -74,7 +74,13 @@ class SimState:
         if not path.is_file():
             return None
         data: dict[str, Any] = json.loads(path.read_text())
-        return cls(**data)
+        supervisor = data.pop("supervisor")
+        children = data.pop("children")
+        return cls(
+            supervisor=ProcessRef(**supervisor) if supervisor else None,
+            children={name: ProcessRef(**ref) for name, ref in children.items()},
+            **data,
+        )
 
     def save(self, state_dir: Path) -> None:
         tmp = state_dir / "state.json.tmp"

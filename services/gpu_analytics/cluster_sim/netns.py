@@ -13,14 +13,11 @@ import asyncio
 import contextlib
 import ctypes
 import os
-import signal
 import socket
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 CLONE_NEWNET = 0x40000000
-PR_SET_PDEATHSIG = 1
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -38,16 +35,6 @@ def enter_new_netns() -> None:
 
 def netns_inode(pid: int | str = "self") -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
-
-
-def die_with_parent() -> Callable[[], None]:
-    """preexec_fn: the child gets SIGKILL when the supervisor dies, however it dies."""
-
-    def _set() -> None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        os.setsid()
-
-    return _set
 
 
 def remote_addresses(pid: int) -> set[str]:

@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import contextlib
 import http.server
-import json
 import logging
 import os
 import signal
@@ -52,7 +51,7 @@ from gpu_analytics.cluster_sim.layout import (
 )
 from gpu_analytics.cluster_sim.pki import make_pki
 from gpu_analytics.stack.paths import tools_dir
-from gpu_analytics.stack.process import port_open
+from gpu_analytics.stack.process import ProcessRef, port_open, spawn, stop_child
 
 log = logging.getLogger("cluster-sim")
 
@@ -82,21 +81,10 @@ class Supervisor:
 
     def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
         log_file = self.layout.logs / f"{name}.log"
-        with log_file.open("ab") as out:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env or self.base_env(),
-                cwd=self.layout.root,
-                preexec_fn=netns.die_with_parent(),  # noqa: PLW1509 (no threads yet)
-            )
+        proc = spawn(argv, log_file, self.layout.root, env or self.base_env(), die_with_parent=True)
         child = Child(name, proc, log_file)
         self.children.append(child)
-        pinfo = psutil.Process(proc.pid)
-        self.state.children = self.state.children or {}
-        self.state.children[name] = [proc.pid, pinfo.create_time()]
+        self.state.children[name] = ProcessRef.of(proc.pid)
         self.state.save(self.layout.root)
         log.info("started %s (pid %d)", name, proc.pid)
         return child
@@ -119,13 +107,7 @@ class Supervisor:
         """Stop the children one by one, newest first (the API server before etcd), each
         with SIGTERM and, after 10 s, SIGKILL."""
         for child in reversed(self.children):
-            if child.proc.poll() is None:
-                child.proc.terminate()
-                try:
-                    child.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-                    child.proc.wait(5)
+            stop_child(child.proc, 10)
             log.info("stopped %s", child.name)
 
     def base_env(self) -> dict[str, str]:
@@ -248,7 +230,7 @@ class Supervisor:
 
         self.wait_for(kwok, nodes_ready)
 
-    def install_builtins(self) -> None:
+    def install_builtins(self, client: KubeClient) -> None:
         crds = list(builtins.K3S_CRDS)
         if self.charts_dir is None:
             crds += builtins.MONITORING_CRDS
@@ -262,7 +244,7 @@ class Supervisor:
         names = {c["metadata"]["name"] for c in crds}
         deadline = time.monotonic() + 60
         while True:  # (kubectl wait fails on a CRD whose conditions are not written yet)
-            items = json.loads(self.kubectl("get", "crd", "-o", "json"))["items"]
+            items = client.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
             established = {
                 c["metadata"]["name"]
                 for c in items
@@ -346,7 +328,7 @@ class Supervisor:
         stop = asyncio.Event()
         try:
             client = self.start_control_plane()
-            self.install_builtins()
+            self.install_builtins(client)
             self.start_nodes(client)
             self.start_sources()
             self.start_argocd(helmchart)
@@ -429,11 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         owner=psutil.Process(args.owner_pid) if args.owner_pid else None,
     )
     netns.enter_new_netns()
-    me = psutil.Process()
     sup.state = SimState(
-        supervisor_pid=me.pid, supervisor_create_time=me.create_time(),
-        api_port=sup.api_port, argocd_port=sup.argocd_port, netns_inode=netns.netns_inode(),
-    )  # fmt: skip
+        supervisor=ProcessRef.of(os.getpid()),
+        api_port=sup.api_port,
+        argocd_port=sup.argocd_port,
+        netns_inode=netns.netns_inode(),
+    )
     sup.state.save(layout.root)
     return sup.run(args.helmchart, dict(listeners))
 

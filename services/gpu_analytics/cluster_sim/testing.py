@@ -70,8 +70,8 @@ class RunningSim:
     def sample_connections(self) -> None:
         """Remote addresses of every TCP connection in the simulation's namespace, now."""
         state = sim_cli.running(self.state_dir)
-        assert state is not None, "the simulation is not running"
-        self.loopback_samples.append(netns.remote_addresses(state.supervisor_pid))
+        assert state is not None and state.supervisor is not None, "the simulation is not running"
+        self.loopback_samples.append(netns.remote_addresses(state.supervisor.pid))
 
 
 @dataclass(frozen=True)

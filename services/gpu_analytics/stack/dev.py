@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 from gpu_analytics.stack.paths import default_state_dir, repo_root, tools_dir
-from gpu_analytics.stack.process import StopRequest, ensure_port_free, spawn
+from gpu_analytics.stack.process import StopRequest, ensure_port_free, spawn, stop_child
 from gpu_analytics.stack.stack import LocalStack, StackError
 from gpu_analytics.stack.topics import ensure_topics
 
@@ -138,12 +138,7 @@ def run_dev() -> int:
     finally:
         _say("stopping")
         for service in reversed(services):
-            if service.proc.poll() is None:
-                service.proc.terminate()
-                try:
-                    service.proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    service.proc.kill()
+            stop_child(service.proc, 30)
         stack.stop()
         _say("stopped")
     return 0

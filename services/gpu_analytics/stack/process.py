@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import signal
 import socket
@@ -82,11 +83,25 @@ class ProcessRef:
             proc.wait(10)
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: the child gets SIGKILL when its parent dies, however the parent dies."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def spawn(
-    cmd: Sequence[str], log_file: Path, cwd: Path, env: dict[str, str] | None = None
+    cmd: Sequence[str],
+    log_file: Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    *,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start `cmd` in its own session (a terminal's Ctrl-C reaches only the stack CLI, which
-    then stops the children in order), with stdout and stderr appended to `log_file`."""
+    then stops the children in order), with stdout and stderr appended to `log_file`.
+    `die_with_parent`: killed with the calling process (start it before any thread)."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(
@@ -97,7 +112,20 @@ def spawn(
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
+            preexec_fn=_die_with_parent if die_with_parent else None,  # noqa: PLW1509
         )
+
+
+def stop_child(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM a child we started, wait up to `timeout` seconds, then SIGKILL."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
 
 
 def wait_ports_closed(host: str, ports: Sequence[int], timeout: float) -> bool:
