@@ -31,6 +31,12 @@ class ProcessorSettings(CommonSettings):
     ingest_max_bytes: int = Field(default=1_048_576, gt=0)
     consumer_max_records: int = Field(default=1000, gt=0)
     consumer_poll_timeout_ms: int = Field(default=500, gt=0)
+    # GPU fleet gauges: a GPU with no stored sample for this long drops out of /metrics, and
+    # at most this many GPUs are shown (the least recently seen go first).
+    fleet_series_ttl_s: float = Field(default=300.0, gt=0)
+    fleet_max_gpus: int = Field(default=4096, gt=0)
+    # Distinct `model` label values of the LLM metrics; later models are counted as "other".
+    llm_max_models: int = Field(default=200, gt=0)
 
 
 class ProducerSettings(CommonSettings):

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from gpu_analytics.config import ProcessorSettings
+from gpu_analytics.processor import metrics
 from gpu_analytics.processor.routes import health, ingest, queries
 from gpu_analytics.processor.runtime import Runtime
 
@@ -27,7 +28,7 @@ def create_app(settings: ProcessorSettings) -> FastAPI:
     app = FastAPI(title="gpu-analytics processor", version="0.1.0", lifespan=lifespan)
     for module in (health, ingest, queries):
         app.include_router(module.router)
-    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(app).expose(
-        app, include_in_schema=False
-    )
+    Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
+        app, latency_lowr_buckets=metrics.HTTP_LATENCY_BUCKETS
+    ).expose(app, include_in_schema=False)
     return app

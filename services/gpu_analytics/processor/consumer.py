@@ -10,6 +10,7 @@ skip it. An event without an id gets `<topic>:<partition>:<offset>`, stable acro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -37,8 +38,9 @@ from gpu_analytics.events import (
     invalid_reason,
 )
 from gpu_analytics.processor import metrics
+from gpu_analytics.processor.llm_usage import PriceBook
 from gpu_analytics.processor.publisher import Publisher
-from gpu_analytics.processor.storage import insert_idempotent
+from gpu_analytics.processor.storage import insert_idempotent, latest_price
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +72,12 @@ class _Batch:
     timestamps: dict[str, list[datetime]] = field(default_factory=dict)
     dead_letters: list[_DeadLetter] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    gpu_docs: dict[TopicPartition, list[dict[str, Any]]] = field(default_factory=dict)
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs and drops lag series of revoked partitions. It takes no lock: aiokafka documents a
-    deadlock when a listener waits on something held around getmany()."""
+    """Logs and drops the lag and GPU series of revoked partitions. It takes no lock: aiokafka
+    documents a deadlock when a listener waits on something held around getmany()."""
 
     def __init__(self) -> None:
         self.generation = 0
@@ -82,7 +85,9 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.generation += 1
         for tp in revoked:
-            metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+            with contextlib.suppress(KeyError):  # no lag reported yet
+                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+        metrics.FLEET.forget_partitions(revoked)
         if revoked:
             log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
@@ -106,6 +111,12 @@ class EventConsumer:
             settings.topic_token_usage: _Route("token_usage", TOKEN_USAGE),
         }
         self._listener = _Rebalance()
+        self._gpu_topic = settings.topic_gpu_metrics
+        self._token_topic = settings.topic_token_usage
+        self._prices = PriceBook(partial(latest_price, db))
+        metrics.FLEET.ttl_s = settings.fleet_series_ttl_s
+        metrics.FLEET.max_gpus = settings.fleet_max_gpus
+        metrics.LLM.max_models = settings.llm_max_models
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             group_id=settings.consumer_group,
@@ -135,18 +146,27 @@ class EventConsumer:
         for tp, records in batches.items():
             self._decode(tp, records, batch)
         await self._send_dead_letters(batch.dead_letters)
+        for gpu_docs in batch.gpu_docs.values():
+            self._prices.learn(gpu_docs)
         for topic, docs in batch.docs.items():
             collection = self._db[self._routes[topic].collection]
-            stored, duplicates = await self._retry(
+            new = await self._retry(
                 f"store {len(docs)} events", partial(insert_idempotent, collection, docs)
             )
-            metrics.EVENTS_STORED.labels(topic).inc(stored)
-            if duplicates:
-                metrics.EVENTS_DUPLICATE.labels(topic).inc(duplicates)
+            metrics.EVENTS_STORED.labels(topic).inc(len(new))
+            if len(new) < len(docs):
+                metrics.EVENTS_DUPLICATE.labels(topic).inc(len(docs) - len(new))
             now = datetime.now(UTC)
             metrics.END_TO_END_LATENCY.observe_many(
                 (topic,), [(now - ts).total_seconds() for ts in batch.timestamps[topic]]
             )
+            if topic == self._token_topic:
+                await self._prices.prepare(d["gpu_uuid"] for d in new if d.get("gpu_uuid"))
+                metrics.LLM.observe(new, self._prices)
+        owned = self._consumer.assignment()
+        for tp, gpu_docs in batch.gpu_docs.items():
+            if tp in owned:  # a partition revoked meanwhile: its new owner shows those GPUs
+                metrics.FLEET.update(tp, gpu_docs)
         await self._commit(batch.offsets)
 
     def _decode(self, tp: TopicPartition, records: list[Any], batch: _Batch) -> None:
@@ -156,6 +176,7 @@ class EventConsumer:
         validate = route.kind.fields_from_json
         docs = batch.docs.setdefault(tp.topic, [])
         stamps = batch.timestamps.setdefault(tp.topic, [])
+        first = len(docs)
         for record in records:
             value = record.value
             try:
@@ -178,6 +199,8 @@ class EventConsumer:
             stamps.append(doc["ts"])
         metrics.EVENTS_CONSUMED.labels(tp.topic).inc(len(records))
         batch.offsets[tp] = records[-1].offset + 1
+        if tp.topic == self._gpu_topic:
+            batch.gpu_docs[tp] = docs[first:]
 
     @staticmethod
     def _parse(value: bytes | None, route: _Route) -> GpuMetric | TokenUsage:

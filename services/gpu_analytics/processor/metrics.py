@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 
+from gpu_analytics.processor.gpu_fleet import GpuFleet
 from gpu_analytics.processor.histogram import BulkHistogram
+from gpu_analytics.processor.llm_usage import LlmUsage
 
 EVENTS_CONSUMED = Counter(
     "gpu_analytics_events_consumed_total", "Records read from Kafka.", ["topic"]
@@ -34,6 +36,7 @@ END_TO_END_LATENCY = BulkHistogram(
     "gpu_analytics_end_to_end_latency_seconds",
     "Store time minus event timestamp.",
     ["topic"],
+    # 10 s is the freshness SLO's threshold (monitoring/slos/processor.yaml): keep it a bound.
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
 )
 CONSUMER_LAG = Gauge(
@@ -41,3 +44,17 @@ CONSUMER_LAG = Gauge(
     "Records between the partition's high watermark and the committed offset.",
     ["topic", "partition"],
 )
+DEPENDENCY_UP = Gauge(
+    "gpu_analytics_dependency_up",
+    "1 while the dependency answers the readiness check (what /readyz reports), else 0.",
+    ["dependency"],
+)
+
+# HTTP request duration buckets (prometheus-fastapi-instrumentator's http_request_duration_seconds):
+# 0.25 s is the ingest latency SLO's threshold (monitoring/slos/processor.yaml): keep it a bound.
+HTTP_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+# Domain metrics (their settings are applied by the consumer: FLEET_SERIES_TTL_S, FLEET_MAX_GPUS).
+FLEET = GpuFleet(ttl_s=300, max_gpus=4096)
+REGISTRY.register(FLEET)
+LLM = LlmUsage()

@@ -15,6 +15,7 @@ from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from gpu_analytics.config import ProcessorSettings
+from gpu_analytics.processor import metrics
 from gpu_analytics.processor.consumer import EventConsumer
 from gpu_analytics.processor.publisher import Publisher
 from gpu_analytics.processor.storage import init_storage
@@ -83,6 +84,8 @@ class Runtime:
         while True:
             self.ready["mongodb"] = await self._mongo_ok()
             self.ready["kafka"] = await self.publisher.reachable()
+            for dependency, up in self.ready.items():
+                metrics.DEPENDENCY_UP.labels(dependency).set(1 if up else 0)
             await asyncio.sleep(READINESS_INTERVAL_S)
 
     async def _mongo_ok(self) -> bool:

@@ -58,20 +58,32 @@ async def init_storage(client: AsyncMongoClient[Doc], db_name: str) -> AsyncData
     return database
 
 
-async def insert_idempotent(collection: AsyncCollection[Doc], docs: list[Doc]) -> tuple[int, int]:
-    """Insert `docs` unordered; return (stored, duplicates). `_id` is the event id, so a
-    redelivered event fails with a duplicate-key error, which is counted and ignored. Any
-    other error propagates and the caller retries the whole batch (nothing is committed)."""
+async def insert_idempotent(collection: AsyncCollection[Doc], docs: list[Doc]) -> list[Doc]:
+    """Insert `docs` unordered; return the ones newly stored. `_id` is the event id, so a
+    redelivered event fails with a duplicate-key error, which is ignored (the caller counts it
+    as len(docs) minus what is returned). Any other error propagates and the caller retries the
+    whole batch (nothing is committed)."""
     if not docs:
-        return 0, 0
+        return []
     try:
-        result = await collection.insert_many(docs, ordered=False)
-        return len(result.inserted_ids), 0
+        await collection.insert_many(docs, ordered=False)
+        return docs
     except BulkWriteError as exc:
         errors = exc.details.get("writeErrors", [])
         if any(err.get("code") != DUPLICATE_KEY for err in errors):
             raise
-        return int(exc.details.get("nInserted", 0)), len(errors)
+        duplicates = {err["index"] for err in errors}
+        return [doc for i, doc in enumerate(docs) if i not in duplicates]
+
+
+async def latest_price(db: AsyncDatabase[Doc], gpu_uuid: str) -> float | None:
+    """The hourly price in the GPU's newest sample that has one (the (gpu_uuid, ts) index)."""
+    doc = await db["gpu_metrics"].find_one(
+        {"gpu_uuid": gpu_uuid, "price_per_hour_usd": {"$ne": None}},
+        {"price_per_hour_usd": 1},
+        sort=[("ts", pymongo.DESCENDING)],
+    )
+    return None if doc is None else float(doc["price_per_hour_usd"])
 
 
 async def latest_per_gpu(db: AsyncDatabase[Doc]) -> list[Doc]:

@@ -1,8 +1,9 @@
 """`gpu-analytics dev` (make dev): the whole pipeline on this machine, in the foreground.
 
 Kafka + MongoDB-wire server, the declared topics, the processor on :8080, a synthetic producer
-(metrics on :9100) and, when `make setup` unpacked it, Prometheus on :9090 scraping both with
-the project's alert rules loaded. Ctrl-C stops everything in reverse order.
+(metrics on :9100) and, when `make setup` built it, Prometheus on :9090 scraping both with the
+project's rules loaded and the targets labelled as the ServiceMonitors label them in the cluster
+(job, namespace, service, pod). Ctrl-C stops everything in reverse order.
 """
 
 from __future__ import annotations
@@ -15,9 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from gpu_analytics.stack.paths import default_state_dir, repo_root, tools_dir
+from gpu_analytics.observability.prometheus import write_config
+from gpu_analytics.stack.paths import default_state_dir, tools_dir
 from gpu_analytics.stack.process import StopRequest, ensure_port_free, spawn, stop_child
 from gpu_analytics.stack.stack import LocalStack, StackError
 from gpu_analytics.stack.topics import ensure_topics
@@ -35,40 +35,6 @@ class _Service:
 def _say(message: str) -> None:
     sys.stderr.write(f"dev: {message}\n")
     sys.stderr.flush()
-
-
-def _prometheus_config(state: Path, processor_port: int, producer_port: int) -> Path:
-    """Scrape config for both services, plus the groups of our PrometheusRules."""
-    rules_dir = state / "rules"
-    rules_dir.mkdir(parents=True, exist_ok=True)
-    rule_files = []
-    for source in sorted((repo_root() / "monitoring" / "rules").glob("*.yaml")):
-        for doc in yaml.safe_load_all(source.read_text()):
-            if isinstance(doc, dict) and doc.get("kind") == "PrometheusRule":
-                target = rules_dir / source.name
-                target.write_text(yaml.safe_dump({"groups": doc["spec"]["groups"]}))
-                rule_files.append(str(target))
-    config = {
-        "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
-        "rule_files": rule_files,
-        "scrape_configs": [
-            {
-                "job_name": "processor",
-                "static_configs": [
-                    {"targets": [f"{HOST}:{processor_port}"], "labels": {"service": "processor"}}
-                ],
-            },
-            {
-                "job_name": "producer",
-                "static_configs": [
-                    {"targets": [f"{HOST}:{producer_port}"], "labels": {"service": "producer"}}
-                ],
-            },
-        ],
-    }
-    path = state / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 def run_dev() -> int:
@@ -107,7 +73,10 @@ def run_dev() -> int:
             log = state / f"{name}.log"
             services.append(_Service(name, spawn([cli, name], log, cwd=state, env=env), log))
         if prometheus.exists():
-            config = _prometheus_config(state, processor_port, producer_port)
+            config = write_config(
+                state,
+                {"processor": f"{HOST}:{processor_port}", "producer": f"{HOST}:{producer_port}"},
+            )
             cmd = [
                 str(prometheus),
                 f"--config.file={config}",

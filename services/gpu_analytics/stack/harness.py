@@ -72,14 +72,18 @@ class Processor:
 
     async def metric(self, name: str, **labels: str) -> float:
         """Sum of the samples of `name` matching `labels`, from /metrics."""
+        return sum(value for _, value in await self.samples(name, **labels))
+
+    async def samples(self, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+        """The samples of `name` matching `labels`, from /metrics: (labels, value) each."""
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
             text = (await client.get("/metrics")).text
-        total = 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == name and labels.items() <= sample.labels.items():
-                    total += sample.value
-        return total
+        return [
+            (sample.labels, sample.value)
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and labels.items() <= sample.labels.items()
+        ]
 
 
 @dataclass

@@ -1,0 +1,174 @@
+"""GPU fleet gauges: the latest stored sample of every GPU, one series per GPU and value.
+
+dcgm-exporter is the model (utilisation, framebuffer used/total, power, temperature, SM clock),
+in Prometheus base units. The consumer feeds every valid GPU event it stores, whichever way it
+arrived (producer or HTTP ingest both go through Kafka), so a replica shows exactly the GPUs of
+the partitions it owns: the events are keyed by `gpu_uuid`, and a revoked partition's GPUs are
+dropped at once, so across replicas each GPU is one series (dashboards still aggregate with
+`max by (gpu_uuid)` to ride out a rebalance). A value the GPU does not support (null) gives no
+series, never 0; a GPU not seen for `ttl_s` drops out; at most `max_gpus` are kept (the least
+recently seen goes first), which bounds the cardinality at `max_gpus` x len(GAUGES).
+
+prometheus_client's Gauge cannot expire series by age, hence this small collector.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+MIB = 1024 * 1024
+
+LABELS = ("gpu_uuid", "gpu_index", "name", "host")
+
+
+@dataclass(frozen=True)
+class _Gauge:
+    name: str
+    help: str
+    field: str
+    scale: float
+
+
+# name, help, event field, factor from the event's unit to the metric's
+GAUGES = (
+    _Gauge(
+        "gpu_analytics_gpu_utilization_ratio",
+        "GPU utilisation (time a kernel ran), 0-1 (DCGM_FI_DEV_GPU_UTIL / 100).",
+        "utilization_gpu_pct",
+        0.01,
+    ),
+    _Gauge(
+        "gpu_analytics_gpu_memory_utilization_ratio",
+        "Memory controller utilisation, 0-1 (DCGM_FI_DEV_MEM_COPY_UTIL / 100).",
+        "utilization_mem_pct",
+        0.01,
+    ),
+    _Gauge(
+        "gpu_analytics_gpu_memory_used_bytes",
+        "Framebuffer memory used (DCGM_FI_DEV_FB_USED).",
+        "mem_used_mb",
+        MIB,
+    ),
+    _Gauge(
+        "gpu_analytics_gpu_memory_total_bytes",
+        "Framebuffer memory in total.",
+        "mem_total_mb",
+        MIB,
+    ),
+    _Gauge("gpu_analytics_gpu_power_watts", "Power draw (DCGM_FI_DEV_POWER_USAGE).", "power_w", 1),
+    _Gauge(
+        "gpu_analytics_gpu_temperature_celsius",
+        "GPU temperature (DCGM_FI_DEV_GPU_TEMP).",
+        "temperature_c",
+        1,
+    ),
+    _Gauge(
+        "gpu_analytics_gpu_sm_clock_hertz",
+        "SM clock (DCGM_FI_DEV_SM_CLOCK x 1e6).",
+        "sm_clock_mhz",
+        1e6,
+    ),
+    _Gauge(
+        "gpu_analytics_gpu_price_per_hour_usd",
+        "On-demand price of the GPU per hour, as its producer reports it.",
+        "price_per_hour_usd",
+        1,
+    ),
+)
+
+LAST_SEEN = "gpu_analytics_gpu_last_sample_timestamp_seconds"
+
+
+@dataclass
+class _Sample:
+    labels: tuple[str, str, str, str]
+    ts: datetime
+    values: dict[str, float]
+    partition: Any
+    seen: float
+
+
+class GpuFleet(Collector):
+    def __init__(
+        self,
+        *,
+        ttl_s: float,
+        max_gpus: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_gpus = max_gpus
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._gpus: OrderedDict[str, _Sample] = OrderedDict()  # least recently seen first
+
+    def update(self, partition: Any, docs: Iterable[dict[str, Any]]) -> None:
+        """Take the stored GPU events of one partition (dicts of GpuMetric fields)."""
+        now = self._clock()
+        with self._lock:
+            for doc in docs:
+                uuid = doc["gpu_uuid"]
+                old = self._gpus.get(uuid)
+                if old is not None and old.ts > doc["ts"]:
+                    old.seen, old.partition = now, partition  # an older sample: still alive
+                    self._gpus.move_to_end(uuid)
+                    continue
+                self._gpus[uuid] = _Sample(
+                    labels=(uuid, str(doc["gpu_index"]), doc["name"], doc["host"]),
+                    ts=doc["ts"],
+                    values={
+                        g.name: doc[g.field] * g.scale
+                        for g in GAUGES
+                        if doc.get(g.field) is not None
+                    },
+                    partition=partition,
+                    seen=now,
+                )
+                self._gpus.move_to_end(uuid)
+            while len(self._gpus) > self.max_gpus:
+                self._gpus.popitem(last=False)
+
+    def forget_partitions(self, partitions: Iterable[Any]) -> None:
+        """Drop the GPUs of revoked partitions: their new owner reports them now."""
+        gone = set(partitions)
+        with self._lock:
+            for uuid in [u for u, s in self._gpus.items() if s.partition in gone]:
+                del self._gpus[uuid]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._gpus)
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        deadline = self._clock() - self.ttl_s
+        with self._lock:
+            while self._gpus:
+                oldest = next(iter(self._gpus.values()))
+                if oldest.seen >= deadline:
+                    break
+                self._gpus.popitem(last=False)
+            samples = list(self._gpus.values())
+        families = {g.name: GaugeMetricFamily(g.name, g.help, labels=LABELS) for g in GAUGES}
+        last = GaugeMetricFamily(
+            LAST_SEEN, "Timestamp of the GPU's latest stored sample.", labels=LABELS
+        )
+        for sample in samples:
+            for name, value in sample.values.items():
+                families[name].add_metric(sample.labels, value)
+            last.add_metric(sample.labels, sample.ts.timestamp())
+        yield from families.values()
+        yield last
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        for g in GAUGES:
+            yield GaugeMetricFamily(g.name, g.help, labels=LABELS)
+        yield GaugeMetricFamily(LAST_SEEN, "", labels=LABELS)

@@ -1,0 +1,207 @@
+"""Domain metrics without a broker: the GPU fleet gauges and the LLM usage counters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+
+from gpu_analytics.processor.gpu_fleet import GAUGES, GpuFleet
+from gpu_analytics.processor.llm_usage import OTHER, LlmUsage, PriceBook
+
+T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def gpu(uuid: str, ts: datetime = T0, **values: Any) -> dict[str, Any]:
+    return {
+        "gpu_uuid": uuid,
+        "gpu_index": 0,
+        "name": "NVIDIA L4",
+        "host": "node-1",
+        "ts": ts,
+        "utilization_gpu_pct": 50.0,
+        "utilization_mem_pct": None,
+        "mem_used_mb": 1024.0,
+        "mem_total_mb": 23034.0,
+        "power_w": None,
+        "temperature_c": 61.0,
+        "sm_clock_mhz": 1800.0,
+        "price_per_hour_usd": 0.8,
+        **values,
+    }
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = generate_latest(registry).decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def fleet_registry(fleet: GpuFleet) -> CollectorRegistry:
+    registry = CollectorRegistry()
+    registry.register(fleet)
+    return registry
+
+
+def series_of(registry: CollectorRegistry, name: str) -> dict[str, float]:
+    return {dict(k[1])["gpu_uuid"]: v for k, v in samples(registry).items() if k[0] == name}
+
+
+def test_one_series_per_gpu_and_value_in_base_units() -> None:
+    fleet = GpuFleet(ttl_s=60, max_gpus=10)
+    fleet.update("p0", [gpu("GPU-a"), gpu("GPU-b", temperature_c=70.0)])
+    reg = fleet_registry(fleet)
+    assert series_of(reg, "gpu_analytics_gpu_utilization_ratio") == {"GPU-a": 0.5, "GPU-b": 0.5}
+    assert series_of(reg, "gpu_analytics_gpu_memory_used_bytes")["GPU-a"] == 1024 * 1024 * 1024
+    assert series_of(reg, "gpu_analytics_gpu_sm_clock_hertz")["GPU-a"] == 1.8e9
+    assert series_of(reg, "gpu_analytics_gpu_temperature_celsius")["GPU-b"] == 70.0
+    labels = {
+        dict(k[1])["gpu_uuid"]: dict(k[1])
+        for k in samples(reg)
+        if k[0] == "gpu_analytics_gpu_temperature_celsius"
+    }
+    assert labels["GPU-a"] == {
+        "gpu_uuid": "GPU-a",
+        "gpu_index": "0",
+        "name": "NVIDIA L4",
+        "host": "node-1",
+    }
+
+
+def test_an_unsupported_value_gives_no_series_never_zero() -> None:
+    fleet = GpuFleet(ttl_s=60, max_gpus=10)
+    fleet.update("p0", [gpu("GPU-a")])
+    reg = fleet_registry(fleet)
+    assert series_of(reg, "gpu_analytics_gpu_power_watts") == {}
+    assert series_of(reg, "gpu_analytics_gpu_memory_utilization_ratio") == {}
+    assert "GPU-a" in series_of(reg, "gpu_analytics_gpu_temperature_celsius")
+
+
+def test_the_newest_sample_wins_whatever_the_arrival_order() -> None:
+    fleet = GpuFleet(ttl_s=60, max_gpus=10)
+    fleet.update("p0", [gpu("GPU-a", T0, temperature_c=80.0)])
+    fleet.update("p0", [gpu("GPU-a", T0 - timedelta(seconds=5), temperature_c=40.0)])
+    assert series_of(fleet_registry(fleet), "gpu_analytics_gpu_temperature_celsius") == {
+        "GPU-a": 80.0
+    }
+
+
+def test_a_gpu_not_seen_for_the_ttl_drops_out() -> None:
+    clock = Clock()
+    fleet = GpuFleet(ttl_s=60, max_gpus=10, clock=clock)
+    fleet.update("p0", [gpu("GPU-a"), gpu("GPU-b")])
+    clock.now += 30
+    fleet.update("p0", [gpu("GPU-b", T0 + timedelta(seconds=30))])
+    clock.now += 31
+    assert set(series_of(fleet_registry(fleet), "gpu_analytics_gpu_utilization_ratio")) == {"GPU-b"}
+
+
+def test_a_revoked_partition_takes_its_gpus_along() -> None:
+    fleet = GpuFleet(ttl_s=60, max_gpus=10)
+    fleet.update("p0", [gpu("GPU-a")])
+    fleet.update("p1", [gpu("GPU-b")])
+    fleet.forget_partitions({"p0"})
+    assert set(series_of(fleet_registry(fleet), "gpu_analytics_gpu_utilization_ratio")) == {"GPU-b"}
+
+
+def test_cardinality_is_bounded_by_max_gpus() -> None:
+    fleet = GpuFleet(ttl_s=3600, max_gpus=50)
+    for batch in range(20):  # 2000 distinct GPUs
+        fleet.update("p0", [gpu(f"GPU-{batch}-{i}") for i in range(100)])
+    series = [k for k in samples(fleet_registry(fleet)) if k[0].startswith("gpu_analytics_gpu_")]
+    assert len(fleet) == 50
+    # at most one series per GPU and gauge (+ the last-sample timestamp)
+    assert len(series) <= 50 * (len(GAUGES) + 1)
+    # the most recently seen are kept
+    assert "GPU-19-99" in series_of(fleet_registry(fleet), "gpu_analytics_gpu_utilization_ratio")
+
+
+def token(model: str, **values: Any) -> dict[str, Any]:
+    return {
+        "provider": "vllm",
+        "model": model,
+        "input_tokens": 100,
+        "output_tokens": 50,
+        "latency_ms": 1800.0,
+        "ttft_ms": None,
+        "gpu_uuid": "GPU-a",
+        "status": "ok",
+        **values,
+    }
+
+
+def test_llm_usage_counts_tokens_requests_latency_and_cost() -> None:
+    registry = CollectorRegistry()
+    usage = LlmUsage(registry=registry)
+    usage.observe(
+        [
+            token("llama", ttft_ms=120.0),
+            token("llama", status="error", gpu_uuid="GPU-unpriced"),
+            token("mistral", gpu_uuid=None),
+        ],
+        {"GPU-a": 3.6}.get,
+    )
+    got = samples(registry)
+
+    def value(name: str, **labels: str) -> float:
+        return sum(
+            v for (n, ls), v in got.items() if n == name and labels.items() <= dict(ls).items()
+        )
+
+    assert value("gpu_analytics_llm_tokens_total", model="llama", token_type="input") == 200
+    assert value("gpu_analytics_llm_tokens_total", model="llama", token_type="output") == 100
+    assert value("gpu_analytics_llm_requests_total", model="llama", status="error") == 1
+    assert value("gpu_analytics_llm_requests_total", model="mistral", status="ok") == 1
+    assert value("gpu_analytics_llm_request_duration_seconds_count", model="llama") == 2
+    assert value("gpu_analytics_llm_request_duration_seconds_sum", model="llama") == 3.6
+    assert value("gpu_analytics_llm_request_duration_seconds_bucket", model="llama", le="2.56") == 2
+    assert value("gpu_analytics_llm_time_to_first_token_seconds_count", model="llama") == 1
+    # GPU time of both llama calls; cost only where the price is known: 1.8 s at $3.6/h
+    assert value("gpu_analytics_llm_gpu_seconds_total", model="llama") == 3.6
+    assert value("gpu_analytics_llm_cost_usd_total", model="llama") == pytest.approx(0.0018)
+    assert value("gpu_analytics_llm_gpu_seconds_total", model="mistral") == 0
+
+
+def test_the_model_label_is_bounded() -> None:
+    registry = CollectorRegistry()
+    usage = LlmUsage(max_models=3, registry=registry)
+    usage.observe([token(f"m{i}") for i in range(10)], lambda _uuid: None)
+    models = {
+        dict(ls)["model"]
+        for (n, ls) in samples(registry)
+        if n == "gpu_analytics_llm_requests_total"
+    }
+    assert models == {"m0", "m1", "m2", OTHER}
+
+
+async def test_price_book_learns_looks_up_once_and_retries_unknown_later() -> None:
+    lookups: list[str] = []
+    clock = Clock()
+
+    async def lookup(uuid: str) -> float | None:
+        lookups.append(uuid)
+        return {"GPU-db": 2.0}.get(uuid)
+
+    book = PriceBook(lookup, retry_s=60, clock=clock)
+    book.learn([gpu("GPU-a", price_per_hour_usd=0.8), gpu("GPU-b", price_per_hour_usd=None)])
+    await book.prepare(["GPU-a", "GPU-db", "GPU-none"])
+    await book.prepare(["GPU-a", "GPU-db", "GPU-none"])
+    assert (book("GPU-a"), book("GPU-db"), book("GPU-none")) == (0.8, 2.0, None)
+    assert sorted(lookups) == ["GPU-db", "GPU-none"]
+    clock.now += 61
+    await book.prepare(["GPU-none"])
+    assert lookups.count("GPU-none") == 2
