@@ -18,7 +18,7 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench sync-status clean
+.PHONY: help setup dev test lint validate pytest bench sync-status dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -46,6 +46,15 @@ pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire sta
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
 	@$(VENV)/python tests/bench/run.py
+
+dashboards: ## regenerate monitoring/dashboards/*.json from the dashboard code
+	@$(VENV)/gpu-analytics dashboards build
+
+slos: ## regenerate monitoring/slos/processor.yaml from its Sloth spec
+	@$(TOOLS)/sloth generate --input monitoring/slos/processor.sloth.yaml --out monitoring/slos/processor.yaml
+
+verify-observability: ## every rule and dashboard query on Prometheus scraping the running pipeline
+	@$(VENV)/gpu-analytics verify-observability
 
 sync-status: ## every Application of the current kube context: sync, health, wave, first problem
 	@$(VENV)/gpu-analytics cluster status

@@ -4,7 +4,7 @@
 #
 #   .venv/          Python dependencies from uv.lock (services + dev tools)
 #   .tools/checkov  checkov, resolved in the same lock (its pins conflict with pytest's)
-#   .tools/bin/     uv, kubeconform, kustomize, actionlint, terraform, promtool
+#   .tools/bin/     uv, kubeconform, kustomize, actionlint, terraform, prometheus, promtool, sloth
 #   .tools/kafka/   Apache Kafka broker and tools jars (version = platform/kafka image tag)
 #   .tools/schemas/ Kubernetes JSON schemas for kubeconform
 #   .tools/bin/     kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
@@ -23,16 +23,16 @@ UV_VERSION=0.13.8
 KUBECONFORM_VERSION=v0.7.0
 KUSTOMIZE_VERSION=v5.8.2  # v5.8.3 needs Go 1.27
 ACTIONLINT_VERSION=v1.7.12
-PROMETHEUS_DEB_VERSION=2.42.0+ds-5+deb12u1
 PYTHON_MINOR=3.11
 HELM_VERSION=v3.22.0
 KWOK_VERSION=v0.8.0
 REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
-# Kubernetes, etcd and Argo CD are pinned by the wrapper modules in scripts/gotools/*/go.mod
-# (with go.sum): Kubernetes at the K3s release's version, Argo CD at the bootstrap chart's.
+# Prometheus, Sloth, Kubernetes, etcd and Argo CD are pinned by the wrapper modules in
+# scripts/gotools/*/go.mod (with go.sum): Prometheus at the cluster's image tag (values.yaml of
+# kube-prometheus-stack), Kubernetes at the K3s release's version, Argo CD at the bootstrap chart's.
 ARGOCD_GOTOOLCHAIN=go1.27.3 # Argo CD 3.6 needs Go 1.27; the go command fetches this toolchain
 
-STEPS=16
+STEPS=17
 step=0
 t_all=$(date +%s)
 say() { printf 'setup: %s\n' "$*"; }
@@ -44,7 +44,7 @@ stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 # ---- prerequisites --------------------------------------------------------------------------
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 need python$PYTHON_MINOR "install Python $PYTHON_MINOR (the services and their images use it)"
-need go "install Go 1.26+ (builds kubeconform, kustomize, actionlint, terraform, the cluster simulation)"
+need go "install Go 1.26+ (builds kubeconform, kustomize, actionlint, terraform, prometheus, sloth, the cluster simulation)"
 need java "install a JDK 17+ (runs the local Kafka broker)"
 need mvn "install Apache Maven (fetches the Kafka jars)"
 java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
@@ -86,67 +86,6 @@ go_tool() { # name module version
   echo "$3" >"$BIN/.$1.version"
   done_
 }
-go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform $KUBECONFORM_VERSION
-go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 $KUSTOMIZE_VERSION
-go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint $ACTIONLINT_VERSION
-
-# Terraform's go.mod replaces its remote-state backends with nested modules that `go install`
-# cannot fetch; the script builds the pinned release without them (fmt/validate need none).
-begin "terraform (built from source, pinned in scripts/install-terraform.sh)"
-scripts/install-terraform.sh "$BIN" >"$ROOT/.cache/setup-terraform.log" 2>&1 \
-  || { cat "$ROOT/.cache/setup-terraform.log" >&2; die "building terraform failed"; }
-done_
-
-# ---- 4. Kafka jars --------------------------------------------------------------------------
-begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
-if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
-  rm -rf "$TOOLS/kafka/libs"
-  mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
-    >"$ROOT/.cache/setup-kafka.log" 2>&1 \
-    || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
-  echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
-  done_
-fi
-
-# ---- 5. promtool (Debian's prometheus package, unpacked, never installed system-wide) --------
-debs=$ROOT/.cache/debs
-mkdir -p "$debs"
-apt_refreshed=0
-deb_fetch() { # package[=version]: download one .deb into $debs, refreshing stale lists once
-  (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null) && return 0
-  [ "$apt_refreshed" = 1 ] && return 1
-  apt_refreshed=1
-  # Stale or missing package lists: refresh them (as root, or with password-less sudo).
-  if [ "$(id -u)" = 0 ]; then apt-get update -q=2 >/dev/null
-  elif sudo -n true 2>/dev/null; then sudo apt-get update -q=2 >/dev/null
-  fi
-  (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null)
-}
-begin "promtool (Debian prometheus $PROMETHEUS_DEB_VERSION)"
-if stamp_ok "$TOOLS/prometheus/.version" "$PROMETHEUS_DEB_VERSION"; then done_ "already installed"; else
-  need apt-get "promtool comes from Debian's prometheus package; on other systems put promtool on PATH as .tools/bin/promtool"
-  rm -f "$debs"/prometheus_*.deb
-  if ! deb_fetch "prometheus=$PROMETHEUS_DEB_VERSION"; then
-    # Not Debian 12 (an Ubuntu CI runner, say): the distribution's own prometheus package.
-    # promtool's rule syntax and unit-test format are stable across 2.x and 3.x.
-    printf '(pinned version not in these apt sources; using the distribution'"'"'s) '
-    deb_fetch prometheus || die "apt-get could not download a prometheus package (try 'sudo apt-get update')"
-  fi
-  rm -rf "$TOOLS/prometheus"
-  dpkg-deb -x "$debs"/prometheus_*.deb "$TOOLS/prometheus"
-  echo "$PROMETHEUS_DEB_VERSION" >"$TOOLS/prometheus/.version"
-  done_
-fi
-ln -sf "$TOOLS/prometheus/usr/bin/promtool" "$BIN/promtool"
-ln -sf "$TOOLS/prometheus/usr/bin/prometheus" "$BIN/prometheus"
-
-# ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
-begin "Kubernetes JSON schemas (kubernetes-validate)"
-"$ROOT/.venv/bin/python" scripts/gen_k8s_schemas.py --quiet
-done_
-
-# ---- 7. the cluster simulation (gpu-analytics cluster-sim, tests/cluster) --------------------
 # Long builds: a line every minute so the step is visibly alive; the log is kept on failure.
 go_build() { # log command...: run a Go build in the background, print minutes meanwhile
   local log=$1 pid t0 elapsed
@@ -178,6 +117,50 @@ go_wrapper() { # dir label ldflags [env assignments for the build]
   echo "$stamp" >"$BIN/.$dir.version"
   done_
 }
+
+go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform $KUBECONFORM_VERSION
+go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 $KUSTOMIZE_VERSION
+go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint $ACTIONLINT_VERSION
+
+# Terraform's go.mod replaces its remote-state backends with nested modules that `go install`
+# cannot fetch; the script builds the pinned release without them (fmt/validate need none).
+begin "terraform (built from source, pinned in scripts/install-terraform.sh)"
+scripts/install-terraform.sh "$BIN" >"$ROOT/.cache/setup-terraform.log" 2>&1 \
+  || { cat "$ROOT/.cache/setup-terraform.log" >&2; die "building terraform failed"; }
+done_
+
+# ---- 4. Kafka jars --------------------------------------------------------------------------
+begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
+if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
+  rm -rf "$TOOLS/kafka/libs"
+  mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
+    >"$ROOT/.cache/setup-kafka.log" 2>&1 \
+    || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
+  echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
+  done_
+fi
+
+# ---- 5. prometheus, promtool and sloth (built from their Go modules) ------------------------
+PROMETHEUS_MODULE_VERSION=$(wrapper_version prometheus github.com/prometheus/prometheus)
+prom_minor=${PROMETHEUS_MODULE_VERSION#v0.} # module v0.316.0 is Prometheus 3.16.0
+PROMETHEUS_VERSION=$((${prom_minor%%.*} / 100)).$((${prom_minor%%.*} % 100)).${prom_minor#*.}
+# What `prometheus --version` and `promtool --version` report (as promu sets them for a release).
+prom_pkg=github.com/prometheus/common/version
+prom_ldflags="-X $prom_pkg.Version=$PROMETHEUS_VERSION -X $prom_pkg.Revision=module-$PROMETHEUS_MODULE_VERSION"
+prom_ldflags="$prom_ldflags -X $prom_pkg.Branch=HEAD -X $prom_pkg.BuildUser=scripts/setup.sh -X $prom_pkg.BuildDate=unknown"
+# Earlier setups linked both names into Debian's prometheus package, unpacked in .tools/prometheus.
+if [ -d "$TOOLS/prometheus" ]; then rm -rf "$TOOLS/prometheus" "$BIN/prometheus" "$BIN/promtool"; fi
+go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~8 min cold)" "$prom_ldflags"
+SLOTH_VERSION=$(wrapper_version sloth github.com/slok/sloth)
+go_wrapper sloth "Sloth $SLOTH_VERSION (~3 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION"
+
+# ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
+begin "Kubernetes JSON schemas (kubernetes-validate)"
+"$ROOT/.venv/bin/python" scripts/gen_k8s_schemas.py --quiet
+done_
+
+# ---- 7. the cluster simulation (gpu-analytics cluster-sim, tests/cluster) --------------------
 K8S_VERSION=$(wrapper_version kubernetes k8s.io/kubernetes)
 # What `kubectl version` and the API server's /version report (as a release build sets them).
 k8s_ldflags=""
@@ -223,6 +206,20 @@ if ! stamp_ok "$TOOLS/kwok/.version" "$KWOK_VERSION"; then
 fi
 go_tool helm helm.sh/helm/v3/cmd/helm $HELM_VERSION
 
+# Debian packages, unpacked into .tools, never installed system-wide.
+debs=$ROOT/.cache/debs
+mkdir -p "$debs"
+apt_refreshed=0
+deb_fetch() { # package[=version]: download one .deb into $debs, refreshing stale lists once
+  (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null) && return 0
+  [ "$apt_refreshed" = 1 ] && return 1
+  apt_refreshed=1
+  # Stale or missing package lists: refresh them (as root, or with password-less sudo).
+  if [ "$(id -u)" = 0 ]; then apt-get update -q=2 >/dev/null
+  elif sudo -n true 2>/dev/null; then sudo apt-get update -q=2 >/dev/null
+  fi
+  (cd "$debs" && apt-get download -q=2 "$1" 2>/dev/null)
+}
 begin "redis-server (Debian redis-tools $REDIS_DEB_VERSION, for Argo CD)"
 if stamp_ok "$TOOLS/redis/.version" "$REDIS_DEB_VERSION" && [ -x "$BIN/redis-server" ]; then done_ "already installed"; else
   need apt-get "redis comes from Debian's redis-tools package; on other systems put redis-server on PATH as .tools/bin/redis-server"

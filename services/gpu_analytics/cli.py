@@ -8,6 +8,7 @@ import typer
 
 from gpu_analytics.cluster.cli import app as cluster_app
 from gpu_analytics.cluster_sim.cli import app as cluster_sim_app
+from gpu_analytics.observability.cli import app as dashboards_app
 from gpu_analytics.stack.cli import app as stack_app
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 app.add_typer(stack_app, name="stack")
 app.add_typer(cluster_sim_app, name="cluster-sim")
 app.add_typer(cluster_app, name="cluster")
+app.add_typer(dashboards_app, name="dashboards")
 
 
 @app.command()
@@ -42,6 +44,14 @@ def processor() -> None:
     from gpu_analytics.processor.main import serve
 
     raise typer.Exit(serve())
+
+
+@app.command("verify-observability")
+def verify_observability() -> None:
+    """Check every rule and dashboard query on a real Prometheus scraping the pipeline."""
+    from gpu_analytics.observability.cli import verify_observability as run
+
+    run()
 
 
 @app.command()

@@ -1,0 +1,15 @@
+"""Our Grafana dashboards, written with the Grafana Foundation SDK and generated to JSON in
+monitoring/dashboards/ (`make dashboards`; a test checks the committed JSON is current)."""
+
+from __future__ import annotations
+
+from gpu_analytics.observability.dashboards import gpus, logs, pipeline, tokens
+from gpu_analytics.observability.dashboards.common import Board
+
+# file name (without .json) -> dashboard builder
+BOARDS: dict[str, Board] = {
+    "pipeline": pipeline.board,
+    "gpu-fleet": gpus.board,
+    "tokens-cost": tokens.board,
+    "logs": logs.board,
+}

@@ -1,0 +1,98 @@
+"""`make verify-observability` inside `make test`: every rule and dashboard query on a real
+Prometheus (the cluster's release) scraping the running pipeline, with planted faults that
+must fail it: a query on a missing metric, one on a missing label, a Loki panel on a label
+Alloy does not set and on a JSON field no log line has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpu_analytics.observability.verify import (
+    Query,
+    Report,
+    alloy_labels,
+    check_logql,
+    dashboard_queries,
+    generated_boards,
+    rule_queries,
+    substitute,
+    verify,
+)
+from gpu_analytics.stack.fixtures import StackEnv
+
+PLANTED = [
+    Query("planted / missing metric", "sum(rate(gpu_analytics_no_such_metric_total[1m]))", "panel"),
+    Query(
+        "planted / missing label",
+        'sum(gpu_analytics_events_stored_total{namespace="pipeline", no_such_label="x"})',
+        "panel",
+    ),
+    Query(
+        "planted / alert on a missing label",
+        'gpu_analytics_dependency_up{dep="kafka"} == 0',
+        "alert",
+    ),
+    Query("planted / syntax error", "sum(rate(gpu_analytics_events_stored_total[1m])", "panel"),
+]
+
+
+@pytest.fixture(scope="module")
+def report(stack: StackEnv, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    state = Path(tmp_path_factory.mktemp("verify-observability"))
+    return verify(stack.bootstrap_servers, stack.mongodb_uri, state, extra_queries=PLANTED)
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_every_rule_and_dashboard_query_evaluates_with_data(report: Report) -> None:
+    real = [f for f in report.failures if not f.startswith("planted /")]
+    assert real == [], report.summary()
+    rules = rule_queries()
+    promql, logql = dashboard_queries(generated_boards())
+    sources = set(report.checked)
+    assert {q.source for q in [*rules, *promql, *logql]} <= sources
+    # every recording rule and every dashboard query on our metrics returned data
+    with_data = set(report.with_data)
+    for query in [*rules, *promql]:
+        if query.kind != "alert" and ("gpu_analytics_" in query.expr or "slo:" in query.expr):
+            assert query.source in with_data, query.source
+    print(report.summary())  # noqa: T201 - the counts, for the log of `make test`
+
+
+@pytest.mark.integration
+@pytest.mark.timeout(600)
+def test_planted_queries_on_missing_series_fail(report: Report) -> None:
+    failed = " ".join(report.failures)
+    for query in PLANTED:
+        assert query.source in failed, f"{query.source} was not caught"
+
+
+def test_template_variables_are_substituted() -> None:
+    expr = 'rate(x{namespace="$namespace", model=~"${model}"}[$__rate_interval])'
+    assert substitute(expr) == 'rate(x{namespace="pipeline", model=~".*"}[1m])'
+    with pytest.raises(KeyError):
+        substitute('x{a="$unknown"}')
+
+
+def test_logql_uses_only_alloys_labels_and_real_fields() -> None:
+    labels = alloy_labels()
+    assert {"namespace", "pod", "container", "app"} <= labels
+    fields = {"processor": {"time", "level", "logger", "message", "service"}, "producer": set()}
+    fields["producer"] = set(fields["processor"])
+    _, logql = dashboard_queries(generated_boards())
+    clean = Report()
+    check_logql(logql, labels, fields, clean)
+    assert clean.failures == []
+    planted = Report()
+    check_logql(
+        [
+            Query("bad label", '{namespace="pipeline", service_name="processor"} | json', "panel"),
+            Query("bad field", '{app="producer"} | json | severity="ERROR"', "panel"),
+        ],
+        labels,
+        fields,
+        planted,
+    )
+    assert len(planted.failures) == 2, planted.failures
