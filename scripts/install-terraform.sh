@@ -15,7 +15,11 @@ TERRAFORM_VERSION="1.13.3"
 DEST_DIR="${1:-.tools/bin}"
 BIN="${DEST_DIR}/terraform"
 
-if [[ -x "${BIN}" ]] && "${BIN}" version 2>/dev/null | head -n 1 | grep -qx "Terraform v${TERRAFORM_VERSION}"; then
+# The first line of `terraform version`, read whole: `... | head -n 1 | grep -q` under pipefail
+# fails at random when grep or head closes the pipe before terraform has written everything.
+first_line() { local out; out="$("$@" 2>/dev/null || true)"; printf '%s\n' "${out%%$'\n'*}"; }
+
+if [[ -x "${BIN}" ]] && [[ "$(first_line "${BIN}" version)" == "Terraform v${TERRAFORM_VERSION}" ]]; then
   echo "terraform v${TERRAFORM_VERSION} already at ${BIN}"
   exit 0
 fi
@@ -44,4 +48,4 @@ mkdir -p "${DEST_DIR}"
 dest_abs="$(cd "${DEST_DIR}" && pwd)"
 (cd "${work}" && GOFLAGS=-mod=mod go build -p 1 -trimpath \
   -ldflags "-s -w -X github.com/hashicorp/terraform/version.dev=no" -o "${dest_abs}/terraform" .)
-"${BIN}" version | head -n 1
+first_line "${BIN}" version

@@ -9,9 +9,9 @@ that are dead-lettered); then:
 - every rule group loads, and every rule evaluates without error;
 - every recording rule, alert expression and dashboard query (template variables substituted)
   evaluates without error on the HTTP API;
-- every `gpu_analytics_` or `slo:` selector in them returns data, and so does every recording
-  rule and dashboard query that names one (an alert's own result is empty while it is quiet,
-  so for alerts the selectors carry the check);
+- every `gpu_analytics_`, `slo:` or `up{...}` selector in them returns data, and so does every
+  recording rule and dashboard query that names one (an alert's own result is empty while it is
+  quiet, so for alerts the selectors carry the check);
 - the Loki panels select only labels the Alloy config sets, and use only JSON fields that real
   log lines of the services they select contain (the lines of this run).
 
@@ -60,7 +60,9 @@ VARIABLES = {
     "model": ".*",
 }
 
-SELECTOR = re.compile(r"\b((?:gpu_analytics_|slo:)[A-Za-z0-9_:]*)(\{[^{}]*\})?")
+# Our series, Sloth's, and `up` of our targets (a ProcessorDown on labels the local targets
+# lack would fire falsely).
+SELECTOR = re.compile(r"\b((?:gpu_analytics_|slo:)[A-Za-z0-9_:]*|up(?=\{))(\{[^{}]*\})?")
 LABEL_VALUES = re.compile(r"^label_values\((?P<metric>[^,]+),\s*(?P<label>\w+)\)$")
 STREAM = re.compile(r"\{([^{}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(?:=~|!~|!=|=)\s*"')
