@@ -18,7 +18,7 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench sync-status dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench cluster-up cluster-down sync-status dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,7 +34,7 @@ test: lint validate pytest ## every test and check (what CI runs)
 lint: ## ruff, mypy, shellcheck, hadolint, actionlint
 	@echo "lint: ruff" && $(VENV)/ruff check $(PY_SOURCES) && $(VENV)/ruff format --check $(PY_SOURCES)
 	@echo "lint: mypy" && $(VENV)/mypy $(PY_SOURCES)
-	@echo "lint: shellcheck" && $(VENV)/shellcheck $(SHELL_SCRIPTS)
+	@echo "lint: shellcheck" && $(VENV)/shellcheck -x $(SHELL_SCRIPTS)
 	@if [ -n "$(DOCKERFILES)" ]; then echo "lint: hadolint" && $(VENV)/hadolint $(DOCKERFILES); fi
 	@if [ -d .github/workflows ]; then echo "lint: actionlint" && $(TOOLS)/actionlint; fi
 
@@ -55,6 +55,12 @@ slos: ## regenerate monitoring/slos/processor.yaml from its Sloth spec
 
 verify-observability: ## every rule and dashboard query on Prometheus scraping the running pipeline
 	@$(VENV)/gpu-analytics verify-observability
+
+cluster-up: ## local k3d cluster (or CLUSTER_CONTEXT) with Argo CD and the tree, until all is green
+	@clusters/local/cluster-up.sh
+
+cluster-down: ## delete the k3d cluster that cluster-up created
+	@clusters/local/cluster-down.sh
 
 sync-status: ## every Application of the current kube context: sync, health, wave, first problem
 	@$(VENV)/gpu-analytics cluster status

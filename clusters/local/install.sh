@@ -11,7 +11,8 @@
 #
 # Environment: KUBECTL, ARGOCD, KUSTOMIZE (tools; default .tools/bin, then PATH), ARGOCD_OPTS
 # (argocd CLI flags; default --core, which needs only the kube context), INSTALL_TIMEOUT
-# (seconds for step 4, default 1200).
+# (seconds for step 4, default 1200), GIT_REPO_URL and GIT_REVISION (the git source the root
+# syncs; default: what root-app.yaml names; `make cluster-up` sets them to your fork and branch).
 set -euo pipefail
 
 cd "$(dirname "$0")/../.."
@@ -45,9 +46,12 @@ else
   done
 fi
 
-repo_url=$(awk '$1 == "repoURL:" {print $2; exit}' clusters/local/root-app.yaml)
-say "the root Application and its AppProjects (Argo CD syncs $repo_url)"
-"$KUSTOMIZE" build clusters/local | "$KUBECTL" apply -l gpu-analytics.io/install=true -f -
+repo_url=${GIT_REPO_URL:-$(awk '$1 == "repoURL:" {print $2; exit}' clusters/local/root-app.yaml)}
+revision=${GIT_REVISION:-$(awk '$1 == "targetRevision:" {print $2; exit}' clusters/local/root-app.yaml)}
+say "the root Application and its AppProjects (Argo CD syncs $repo_url at $revision)"
+manifests=$("$KUSTOMIZE" build clusters/local |
+  "$GPU_ANALYTICS" cluster install-manifests --repo-url "$repo_url" --revision "$revision")
+"$KUBECTL" apply -f - <<<"$manifests"
 
 say "the local Secrets"
 KUBECTL=$KUBECTL clusters/local/create-secrets.sh

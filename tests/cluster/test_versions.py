@@ -82,3 +82,18 @@ def test_argocd_is_the_bootstrap_charts_app_version() -> None:
         assert member is not None
         app_version = yaml.safe_load(member.read())["appVersion"]
     assert app_version == required("argocd", "github.com/argoproj/argo-cd/v3")
+
+
+def test_k3d_runs_the_k3s_release() -> None:
+    env = dict(
+        line.split("=", 1)
+        for line in (REPO / "clusters" / "local" / "k3d.env").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    release = re.search(
+        r'default\s+=\s+"(v[\d.]+\+k3s\d+)"', (REPO / "terraform" / "variables.tf").read_text()
+    )
+    assert release
+    # image tags spell the K3s release with '-' for '+'
+    assert env["K3S_IMAGE"] == f"rancher/k3s:{release.group(1).replace('+', '-')}"
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", env["K3D_VERSION"])

@@ -29,6 +29,31 @@ def status() -> None:
     raise typer.Exit(0 if apps and all(a.done for a in apps) else 1)
 
 
+@app.command("install-manifests")
+def install_manifests_cmd(
+    repo_url: Annotated[
+        str | None, typer.Option(help="Git source for the tree (default: the root's own).")
+    ] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch, tag or commit (default: the root's own).")
+    ] = None,
+) -> None:
+    """Read a built cluster tree on stdin; print the objects to apply at install (the root and
+    its AppProjects), moved to --repo-url at --revision when given."""
+    import sys
+
+    import yaml
+
+    from gpu_analytics.cluster.source import install_manifests
+
+    try:
+        docs = install_manifests(yaml.safe_load_all(sys.stdin), repo_url, revision)
+    except (ValueError, yaml.YAMLError) as exc:
+        _say(f"error: {exc}")
+        raise typer.Exit(2) from exc
+    typer.echo(yaml.safe_dump_all(docs, sort_keys=False), nl=False)
+
+
 @app.command()
 def wait(
     timeout: Annotated[float, typer.Option(help="Seconds before giving up.")] = 1200.0,
