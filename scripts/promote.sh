@@ -19,7 +19,7 @@
 set -euo pipefail
 
 usage() { echo "usage: scripts/promote.sh <cluster> <tag>" >&2; exit 2; }
-die() { echo "promote: error: $*" >&2; exit "${2:-1}"; }
+die() { echo "promote: error: $1" >&2; exit "${2:-1}"; } # message [status]
 
 [ $# -eq 2 ] || usage
 cluster=$1

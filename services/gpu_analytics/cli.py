@@ -47,11 +47,16 @@ def processor() -> None:
 
 
 @app.command("verify-observability")
-def verify_observability() -> None:
+def verify_observability(
+    render: Annotated[
+        str | None, typer.Option(help="Also draw the dashboards into PNGs in this folder.")
+    ] = None,
+    linger: Annotated[float, typer.Option(help="Seconds to run on before drawing.")] = 0,
+) -> None:
     """Check every rule and dashboard query on a real Prometheus scraping the pipeline."""
     from gpu_analytics.observability.cli import verify_observability as run
 
-    run()
+    run(render, linger)
 
 
 @app.command()

@@ -41,7 +41,13 @@ PLANTED = [
 @pytest.fixture(scope="module")
 def report(stack: StackEnv, tmp_path_factory: pytest.TempPathFactory) -> Report:
     state = Path(tmp_path_factory.mktemp("verify-observability"))
-    return verify(stack.bootstrap_servers, stack.mongodb_uri, state, extra_queries=PLANTED)
+    return verify(
+        stack.bootstrap_servers,
+        stack.mongodb_uri,
+        state,
+        extra_queries=PLANTED,
+        render_to=state / "png",
+    )
 
 
 @pytest.mark.integration
@@ -59,6 +65,15 @@ def test_every_rule_and_dashboard_query_evaluates_with_data(report: Report) -> N
         if query.kind != "alert" and ("gpu_analytics_" in query.expr or "slo:" in query.expr):
             assert query.source in with_data, query.source
     print(report.summary())  # noqa: T201 - the counts, for the log of `make test`
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("report")
+def test_dashboards_are_drawn_without_grafana(tmp_path_factory: pytest.TempPathFactory) -> None:
+    pngs = sorted(Path(tmp_path_factory.getbasetemp()).glob("verify-observability*/png/*.png"))
+    assert {p.stem for p in pngs} == {"pipeline", "gpu-fleet", "tokens-cost"}  # logs: Loki
+    for png in pngs:
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000
 
 
 @pytest.mark.integration

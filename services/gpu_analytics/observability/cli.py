@@ -27,7 +27,7 @@ def check() -> None:
     typer.echo("dashboards are current")
 
 
-def verify_observability() -> None:
+def verify_observability(render_to: str | None = None, linger_s: float = 0) -> None:
     """Start a stack, the pipeline and Prometheus; check every rule and dashboard query."""
     import tempfile
     from pathlib import Path
@@ -41,7 +41,29 @@ def verify_observability() -> None:
     with tempfile.TemporaryDirectory(prefix="verify-observability-") as tmp:
         say("starting Kafka and the MongoDB-wire server")
         with private_stack(Path(tmp) / "stack") as env:
-            report = verify(env.bootstrap_servers, env.mongodb_uri, Path(tmp), progress=say)
+            report = verify(
+                env.bootstrap_servers,
+                env.mongodb_uri,
+                Path(tmp),
+                progress=say,
+                render_to=Path(render_to) if render_to else None,
+                linger_s=linger_s,
+            )
     typer.echo(report.summary())
     if not report.ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def render(
+    prometheus: str = typer.Option("http://127.0.0.1:9090", help="Prometheus to query."),
+    out: str = typer.Option(".cache/dashboards", help="Folder for the PNG files."),
+    minutes: float = typer.Option(30, help="Time range, ending now."),
+) -> None:
+    """Draw each dashboard's Prometheus panels into a PNG (matplotlib), e.g. during make dev."""
+    from pathlib import Path
+
+    from gpu_analytics.observability.dashboards.render import render as draw
+
+    for path in draw(prometheus, Path(out), minutes):
+        typer.echo(f"wrote {path}")

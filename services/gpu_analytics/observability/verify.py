@@ -381,8 +381,11 @@ def verify(
     *,
     progress: Callable[[str], None] = lambda _m: None,
     extra_queries: list[Query] | None = None,
+    render_to: Path | None = None,
+    linger_s: float = 0,
 ) -> Report:
-    """Run the pipeline and Prometheus against the given Kafka and MongoDB, and check."""
+    """Run the pipeline and Prometheus against the given Kafka and MongoDB, and check; with
+    `render_to`, draw the dashboards from that Prometheus after `linger_s` more seconds."""
     prometheus = tools_dir() / "bin" / "prometheus"
     if not prometheus.exists():
         raise FileNotFoundError(f"{prometheus} not found: run `make setup`")
@@ -472,6 +475,14 @@ def verify(
         fields = {name: log_fields(state / f"{name}.log") for name in ("processor", "producer")}
         check_logql(logql, alloy_labels(), fields, report)
         report.notes = sorted(set(report.notes))
+        if render_to is not None:
+            from gpu_analytics.observability.dashboards.render import render
+
+            if linger_s:
+                progress(f"letting the pipeline run {linger_s:.0f}s more for the pictures")
+                time.sleep(linger_s)
+            for path in render(prom_url, render_to, minutes=max(2, (linger_s + 60) / 60)):
+                progress(f"wrote {path}")
         return report
     finally:
         for proc in reversed(procs):
