@@ -9,6 +9,7 @@ import typer
 from gpu_analytics.cluster.cli import app as cluster_app
 from gpu_analytics.cluster_sim.cli import app as cluster_sim_app
 from gpu_analytics.observability.cli import app as dashboards_app
+from gpu_analytics.processor.dlq_cli import app as dlq_app
 from gpu_analytics.stack.cli import app as stack_app
 
 app = typer.Typer(
@@ -20,6 +21,7 @@ app.add_typer(stack_app, name="stack")
 app.add_typer(cluster_sim_app, name="cluster-sim")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(dashboards_app, name="dashboards")
+app.add_typer(dlq_app, name="dlq")
 
 
 @app.command()

@@ -29,14 +29,23 @@ class ProcessorSettings(CommonSettings):
     http_port: int = 8080
     # Largest accepted ingest body; larger ones get 413 before any parsing.
     ingest_max_bytes: int = Field(default=1_048_576, gt=0)
+    # The longest an ingest request waits for Kafka to acknowledge its events; past it (or on a
+    # Kafka error) it answers 503 with Retry-After, so a client never waits out its own timeout.
+    ingest_publish_timeout_s: float = Field(default=5.0, gt=0)
     consumer_max_records: int = Field(default=1000, gt=0)
     consumer_poll_timeout_ms: int = Field(default=500, gt=0)
+    # On SIGTERM: how long the consumer may take to finish and commit the batch in hand and
+    # leave the group, after HTTP requests have drained (the pod's grace period covers both).
+    shutdown_timeout_s: float = Field(default=20.0, gt=0)
     # GPU fleet gauges: a GPU with no stored sample for this long drops out of /metrics, and
     # at most this many GPUs are shown (the least recently seen go first).
     fleet_series_ttl_s: float = Field(default=300.0, gt=0)
     fleet_max_gpus: int = Field(default=4096, gt=0)
     # Distinct `model` label values of the LLM metrics; later models are counted as "other".
     llm_max_models: int = Field(default=200, gt=0)
+    # RETENTION_DAYS: stored events older than this are deleted by MongoDB (a TTL index on
+    # `ts` of both collections, changed in place when this changes; processor/retention.py).
+    retention_days: int = Field(default=30, ge=1)
 
 
 class ProducerSettings(CommonSettings):

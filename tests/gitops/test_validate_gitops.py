@@ -387,8 +387,8 @@ def test_kind_without_a_schema_is_not_skipped_silently(repo: Path) -> None:
     replace(
         repo,
         "monitoring/rules/kustomization.yaml",
-        "  - processor-rules.yaml\n",
-        "  - processor-rules.yaml\n  - widget.yaml\n",
+        "  - gpu-analytics.yaml\n",
+        "  - gpu-analytics.yaml\n  - widget.yaml\n",
     )
     report = run(repo)
     assert not report.ok

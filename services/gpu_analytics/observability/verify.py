@@ -310,10 +310,12 @@ def _token(i: int) -> dict[str, Any]:
     }
 
 
-async def drive_traffic(processor_url: str, bootstrap: str, topics: dict[str, str]) -> None:
+async def drive_traffic(
+    processor_url: str, bootstrap: str, topics: dict[str, str], rounds: int = 5
+) -> None:
     """Good events, legacy payloads, requests that get 4xx and records that are dead-lettered."""
     async with httpx.AsyncClient(base_url=processor_url, timeout=10) as client:
-        for round_ in range(5):
+        for round_ in range(rounds):
             gpus = [_gpu(i) for i in range(2)]
             tokens = [_token(round_ * 10 + i) for i in range(10)]
             for path, body in (("gpu-metrics", gpus), ("token-usage", tokens)):
@@ -480,7 +482,9 @@ def verify(
 
             if linger_s:
                 progress(f"letting the pipeline run {linger_s:.0f}s more for the pictures")
-                time.sleep(linger_s)
+                until = time.monotonic() + linger_s
+                while time.monotonic() < until:
+                    asyncio.run(drive_traffic(processor_url, bootstrap, topics, rounds=2))
             for path in render(prom_url, render_to, minutes=max(2, (linger_s + 60) / 60)):
                 progress(f"wrote {path}")
         return report

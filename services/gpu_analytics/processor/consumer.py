@@ -37,7 +37,8 @@ from gpu_analytics.events import (
     describe_errors,
     invalid_reason,
 )
-from gpu_analytics.processor import metrics
+from gpu_analytics.processor import dead_letters, metrics
+from gpu_analytics.processor.dead_letters import DeadLetter
 from gpu_analytics.processor.llm_usage import PriceBook
 from gpu_analytics.processor.publisher import Publisher
 from gpu_analytics.processor.storage import insert_idempotent, latest_price
@@ -58,19 +59,10 @@ class _Route:
 
 
 @dataclass
-class _DeadLetter:
-    topic: str
-    value: bytes | None
-    key: bytes | None
-    headers: list[tuple[str, bytes]]
-    sent: asyncio.Future[object] | None = None
-
-
-@dataclass
 class _Batch:
     docs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     timestamps: dict[str, list[datetime]] = field(default_factory=dict)
-    dead_letters: list[_DeadLetter] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     gpu_docs: dict[TopicPartition, list[dict[str, Any]]] = field(default_factory=dict)
 
@@ -111,6 +103,7 @@ class EventConsumer:
             settings.topic_token_usage: _Route("token_usage", TOKEN_USAGE),
         }
         self._listener = _Rebalance()
+        self._stopping = asyncio.Event()
         self._gpu_topic = settings.topic_gpu_metrics
         self._token_topic = settings.topic_token_usage
         self._prices = PriceBook(partial(latest_price, db))
@@ -124,12 +117,17 @@ class EventConsumer:
             auto_offset_reset="earliest",
         )
 
+    def request_stop(self) -> None:
+        """Stop fetching: the batch in hand is finished and committed, then run() leaves the
+        group and returns (graceful shutdown)."""
+        self._stopping.set()
+
     async def run(self) -> None:
-        """Consume until cancelled."""
+        """Consume until request_stop() (or cancellation)."""
         self._consumer.subscribe(list(self._routes), listener=self._listener)
         await self._consumer.start()
         try:
-            while True:
+            while not self._stopping.is_set():
                 batches = await self._consumer.getmany(
                     timeout_ms=self._settings.consumer_poll_timeout_ms,
                     max_records=self._settings.consumer_max_records,
@@ -189,7 +187,6 @@ class EventConsumer:
                     # dict the fast path returns, far cheaper than model_dump().
                     doc = self._parse(value, route).__dict__.copy()
                 except _Invalid as bad:
-                    metrics.EVENTS_INVALID.labels(tp.topic, bad.reason).inc()
                     batch.dead_letters.append(self._dead_letter(tp, record, bad))
                     continue
             # `_id` = the event id (else its stable offset id): a redelivered event is a
@@ -217,33 +214,51 @@ class EventConsumer:
         except orjson.JSONDecodeError as exc:
             raise _Invalid("not_json", str(exc)) from exc
 
-    def _dead_letter(self, tp: TopicPartition, record: Any, bad: _Invalid) -> _DeadLetter:
-        headers = [
-            *(record.headers or ()),
-            ("dlq.reason", bad.reason.encode()),
-            ("dlq.error", bad.detail.encode()[:1000]),
-            ("dlq.source", f"{tp.topic}:{tp.partition}:{record.offset}".encode()),
-        ]
-        return _DeadLetter(self._settings.dlq_topic(tp.topic), record.value, record.key, headers)
-
-    async def _send_dead_letters(self, letters: list[_DeadLetter]) -> None:
-        """Queue them all, then wait for every acknowledgement; a failed one is sent again
-        until the broker takes it (its source offset is not committed before)."""
-        for letter in letters:
-            letter.sent = await self._retry("queue a dead letter", partial(self._send, letter))
-        for letter in letters:
-            try:
-                assert letter.sent is not None
-                await letter.sent
-            except KafkaError:
-                await self._retry("dead-letter a record", partial(self._send_wait, letter))
-
-    async def _send(self, letter: _DeadLetter) -> asyncio.Future[object]:
-        return await self._publisher.dead_letter(
-            letter.topic, value=letter.value, key=letter.key, headers=letter.headers
+    def _dead_letter(self, tp: TopicPartition, record: Any, bad: _Invalid) -> DeadLetter:
+        return DeadLetter(
+            source_topic=tp.topic,
+            partition=tp.partition,
+            offset=record.offset,
+            dlq_topic=self._settings.dlq_topic(tp.topic),
+            reason=bad.reason,
+            error=bad.detail[:1000],
+            value=record.value,
+            key=record.key,
+            headers=list(record.headers or ()),
         )
 
-    async def _send_wait(self, letter: _DeadLetter) -> object:
+    async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
+        """Publish them all to their DLQ topics and wait for every acknowledgement (a failed
+        one is sent again until the broker takes it), then record them in MongoDB, where each
+        is counted once (see dead_letters). Their source offsets are committed only after."""
+        sent = [await self._retry("queue a dead letter", partial(self._send, d)) for d in letters]
+        for letter, future in zip(letters, sent, strict=True):
+            try:
+                await future
+            except KafkaError:
+                await self._retry("dead-letter a record", partial(self._send_wait, letter))
+        new = await self._retry(
+            f"record {len(letters)} dead letters", partial(dead_letters.record, self._db, letters)
+        )
+        for letter in new:
+            metrics.EVENTS_INVALID.labels(letter.source_topic, letter.reason).inc()
+
+    async def _send(self, letter: DeadLetter) -> asyncio.Future[object]:
+        # Keyed by the source position: a record dead-lettered again after a crash has the
+        # same key, which readers of the DLQ topic dedupe on.
+        headers = [
+            *letter.headers,
+            ("dlq.reason", letter.reason.encode()),
+            ("dlq.error", letter.error.encode()[:1000]),
+            ("dlq.source", letter.source.encode()),
+        ]
+        if letter.key is not None:
+            headers.append(("dlq.key", letter.key))
+        return await self._publisher.dead_letter(
+            letter.dlq_topic, value=letter.value, key=letter.source.encode(), headers=headers
+        )
+
+    async def _send_wait(self, letter: DeadLetter) -> object:
         return await (await self._send(letter))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:

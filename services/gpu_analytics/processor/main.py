@@ -17,6 +17,8 @@ def serve() -> int:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,  # keep the JSON logging configured above
-        timeout_graceful_shutdown=20,
+        # In-flight requests get 10 s on SIGTERM, then the consumer its shutdown_timeout_s:
+        # the Deployment's terminationGracePeriodSeconds covers both and the preStop pause.
+        timeout_graceful_shutdown=10,
     )
     return 0

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
@@ -15,7 +15,7 @@ from pymongo.errors import PyMongoError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
 from gpu_analytics.config import ProcessorSettings
-from gpu_analytics.processor import metrics
+from gpu_analytics.processor import dead_letters, metrics
 from gpu_analytics.processor.consumer import EventConsumer
 from gpu_analytics.processor.publisher import Publisher
 from gpu_analytics.processor.storage import init_storage
@@ -33,8 +33,7 @@ class Runtime:
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.mongodb_db]
         self.publisher = Publisher(settings.kafka_bootstrap_servers)
-        self.offsets = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap_servers)
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+        self.consumer: EventConsumer | None = None
         self.ready = {"kafka": False, "mongodb": False}
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -49,16 +48,31 @@ class Runtime:
             task.add_done_callback(_log_crash)
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        """Graceful: the consumer stops fetching, finishes and commits the batch in hand and
+        leaves its group, within shutdown_timeout_s; only then is it cancelled."""
+        pipeline = self._tasks[0] if self._tasks else None
+        for task in self._tasks[1:]:
             task.cancel()
+        if pipeline is not None:
+            if self.consumer is not None:
+                self.consumer.request_stop()
+                try:
+                    await asyncio.wait_for(
+                        asyncio.shield(pipeline), timeout=self.settings.shutdown_timeout_s
+                    )
+                    log.info("consumer stopped: batch committed, group left")
+                except TimeoutError:
+                    log.warning(
+                        "consumer did not stop in time; cancelling (its batch is redelivered)",
+                        extra={"timeout_s": self.settings.shutdown_timeout_s},
+                    )
+                except Exception:  # noqa: BLE001,S110 - a crash is logged by _log_crash
+                    pass
+            pipeline.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.publisher.stop()
-        with contextlib.suppress(Exception):
-            await self.offsets.stop()
-        with contextlib.suppress(Exception):
-            await self.admin.close()
         await self.mongo.close()
 
     def alive(self) -> bool:
@@ -69,16 +83,16 @@ class Runtime:
         async for attempt in _forever("connect to MongoDB and create indexes"):
             with attempt:
                 await init_storage(self.mongo, self.settings.mongodb_db)
+                await dead_letters.ensure_indexes(self.db)
         async for attempt in _forever("connect to Kafka"):
             with attempt:
                 await self.publisher.start()
-                await self.offsets.start()
-                await self.admin.start()
         log.info(
             "processor connected; consuming",
             extra={"topics": [self.settings.topic_gpu_metrics, self.settings.topic_token_usage]},
         )
-        await EventConsumer(self.settings, self.db, self.publisher).run()
+        self.consumer = EventConsumer(self.settings, self.db, self.publisher)
+        await self.consumer.run()
 
     async def _readiness(self) -> None:
         while True:
@@ -97,18 +111,12 @@ class Runtime:
 
     # -- queries that need Kafka ---------------------------------------------------------
     async def dlq_counts(self) -> dict[str, int]:
-        """Records ever dead-lettered per DLQ topic (end minus start offsets)."""
+        """Records dead-lettered per DLQ topic, each once (see dead_letters)."""
         dlqs = [
             self.settings.dlq_topic(t)
             for t in (self.settings.topic_gpu_metrics, self.settings.topic_token_usage)
         ]
-        partitions = await topic_partitions(self.admin, dlqs)
-        ends = await self.offsets.end_offsets(partitions)
-        starts = await self.offsets.beginning_offsets(partitions)
-        counts = dict.fromkeys(dlqs, 0)
-        for tp in partitions:
-            counts[tp.topic] += ends[tp] - starts[tp]
-        return counts
+        return await dead_letters.counts(self.db, dlqs)
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

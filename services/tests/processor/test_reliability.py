@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 import time
 import uuid
@@ -192,3 +193,30 @@ async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
     consumed = [await p.metric("gpu_analytics_events_consumed_total") for p in (first, second)]
     assert all(c > 0 for c in consumed), consumed  # both took part after the rebalance
     await report("second processor joins", line, resent)
+
+
+async def test_sigterm_mid_stream_finishes_commits_and_leaves_nothing_to_redeliver(
+    line: Pipeline,
+) -> None:
+    """Graceful shutdown: on SIGTERM the processor stops fetching, stores and commits the batch
+    in hand, leaves the group and exits well within the pod's grace period; its successor
+    then finds nothing already stored (zero duplicates), unlike after a SIGKILL."""
+    first = await line.start_processor()
+    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
+    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
+    assert first.proc is not None
+    started = time.monotonic()
+    first.proc.terminate()
+    rc = await asyncio.to_thread(first.proc.wait, 45)
+    took = time.monotonic() - started
+    # uvicorn re-raises the signal once its shutdown is complete: the exit is "by SIGTERM"
+    assert rc in (0, -signal.SIGTERM), first.log.read_text()[-3000:]
+    assert took < 30, f"SIGTERM to exit took {took:.1f}s"  # terminationGracePeriodSeconds 45
+    log = first.log.read_text()
+    assert "consumer stopped: batch committed, group left" in log
+    second = await line.start_processor()
+    resent = await sending
+    assert resent == 0
+    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert await second.metric("gpu_analytics_events_duplicate_total") == 0
+    await report(f"processor SIGTERM + restart (exit in {took:.1f}s)", line, resent)
