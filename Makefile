@@ -18,7 +18,7 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench cluster-up cluster-down sync-status dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench reliability cluster-up cluster-down sync-status demo-hpa dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,12 @@ validate: ## offline GitOps validation (kustomize, kubeconform, policy checks, c
 pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire stack
 	@$(VENV)/pytest
 
+reliability: ## the outage scenarios (kill, SIGTERM, broker or database down, rebalance, dead letters) as a table
+	@rm -f .cache/reliability.jsonl && mkdir -p .cache
+	@RELIABILITY_REPORT=$(CURDIR)/.cache/reliability.jsonl $(VENV)/pytest -q -p no:cacheprovider \
+	  services/tests/processor/test_reliability.py services/tests/processor/test_dead_letters.py
+	@$(VENV)/python -m gpu_analytics.stack.reliability .cache/reliability.jsonl
+
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
 	@$(VENV)/python tests/bench/run.py
 
@@ -61,6 +67,9 @@ cluster-up: ## local k3d cluster (or CLUSTER_CONTEXT) with Argo CD and the tree,
 
 cluster-down: ## delete the k3d cluster that cluster-up created
 	@clusters/local/cluster-down.sh
+
+demo-hpa: ## the Locust HPA demo on the current kube context: timeline CSV, summary, PNG in .cache/demo-hpa/
+	@$(VENV)/gpu-analytics cluster demo-hpa $(DEMO_HPA_ARGS)
 
 sync-status: ## every Application of the current kube context: sync, health, wave, first problem
 	@$(VENV)/gpu-analytics cluster status

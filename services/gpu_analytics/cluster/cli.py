@@ -1,16 +1,20 @@
 """`gpu-analytics cluster status|wait`: every Application with sync, health, wave and the
-first failing condition, through the argocd CLI."""
+first failing condition, through the argocd CLI. `cluster demo-hpa`: the Locust HPA demo
+against the cluster, recorded (gpu_analytics.cluster.demo_hpa)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gpu_analytics.cluster.apps import AppStatus, ArgocdError, list_apps, table
 
-app = typer.Typer(help="A cluster's Applications, through the argocd CLI.", no_args_is_help=True)
+app = typer.Typer(
+    help="A cluster's Applications, through the argocd CLI; the HPA demo.", no_args_is_help=True
+)
 
 
 def _say(message: str) -> None:
@@ -93,3 +97,38 @@ def wait(
             for a in blocking
         ))  # fmt: skip
     raise typer.Exit(1)
+
+
+@app.command("demo-hpa")
+def demo_hpa(
+    out: Annotated[
+        Path | None, typer.Option(help="Output folder (default: .cache/demo-hpa/<UTC time>/).")
+    ] = None,
+    namespace: Annotated[str, typer.Option(help="Namespace of the pipeline.")] = "pipeline",
+    interval: Annotated[float, typer.Option(help="Seconds between polls of the HPA.")] = 10.0,
+    context: Annotated[
+        str | None, typer.Option(help="Kube context (default: the current one).")
+    ] = None,
+    hpa: Annotated[str, typer.Option(help="The HPA to record.")] = "processor",
+    settle: Annotated[
+        float, typer.Option(help="Seconds after the load to wait for the HPA's minimum.")
+    ] = 900.0,
+    locustfile: Annotated[
+        str | None, typer.Option(help="Locust -f (default: loadtest/, the HpaDemo shape).")
+    ] = None,
+) -> None:
+    """Port-forward the processor, run the Locust HpaDemo shape headless, poll the HPA and its
+    Deployment; write timeline.csv, summary.txt/.json and replicas.png. Exit 1 naming what
+    failed (also when the HPA never reported CPU), 130 on Ctrl-C (after writing the report)."""
+    from gpu_analytics.cluster import demo_hpa as demo
+
+    options = demo.DemoOptions(
+        out=(out or demo.default_out()).resolve(),
+        namespace=namespace,
+        hpa=hpa,
+        interval=interval,
+        settle=settle,
+        context=context,
+        locustfile=locustfile or "",
+    )
+    raise typer.Exit(demo.run_demo(options, lambda message: _say(f"demo-hpa: {message}")))

@@ -17,6 +17,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
+from gpu_analytics.stack import reliability
 from gpu_analytics.stack.harness import CLI, PARTITIONS, Pipeline
 
 pytestmark = pytest.mark.integration
@@ -106,7 +107,7 @@ async def test_each_invalid_record_is_counted_once_after_a_kill_and_a_full_redel
     await pipeline.wait_stored(GOOD // 2)
 
     async def eight() -> bool:
-        return (await stats(first.url))["dlq_total"] == 8
+        return bool((await stats(first.url))["dlq_total"] == 8)
 
     await wait_until(eight)
     first.kill()
@@ -132,6 +133,16 @@ async def test_each_invalid_record_is_counted_once_after_a_kill_and_a_full_redel
     assert len(keys) == 15 and len(records) == 23  # 8 dead-lettered twice, same keys
     assert all(k.startswith(f"{pipeline.gpu_topic}:") for k in keys)
     assert all(dict(r.headers)["dlq.source"].decode() == r.key.decode() for r in records)
+    reliability.record(
+        scenario="processor SIGKILL, every record redelivered; 15 invalid among them",
+        sent=f"{GOOD} + 15 invalid",
+        stored=len(await pipeline.stored()),
+        **{
+            "duplicates ignored": int(await second.metric("gpu_analytics_events_duplicate_total")),
+            "dead letters": len(await pipeline.stored("dead_letters")),
+            "stats figure": figures["dlq_total"],
+        },
+    )
 
 
 async def test_the_api_lists_dead_letters_newest_first_and_replay_is_at_most_once(
@@ -142,7 +153,7 @@ async def test_the_api_lists_dead_letters_newest_first_and_replay_is_at_most_onc
     await pipeline.wait_stored(20)
 
     async def four() -> bool:
-        return (await stats(processor.url))["dlq_total"] == 4
+        return bool((await stats(processor.url))["dlq_total"] == 4)
 
     await wait_until(four)
     async with httpx.AsyncClient(base_url=processor.url, timeout=10) as client:

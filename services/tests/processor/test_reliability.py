@@ -23,6 +23,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from gpu_analytics.stack import reliability
 from gpu_analytics.stack.fixtures import StackEnv, private_stack
 from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor, gpu_event
 from gpu_analytics.stack.topics import create_topics
@@ -120,14 +121,24 @@ def assert_exactly_once(docs: list[dict[str, Any]]) -> None:
 
 
 async def report(scenario: str, line: Pipeline, resent: int) -> None:
-    """One line per scenario on stderr (shown with `pytest -s`): the figures behind the claim."""
+    """The figures behind the claim: one line on stderr (shown with `pytest -s`) and a row of
+    `make reliability`'s table."""
     live = [p for p in line.processors if p.proc is not None and p.proc.poll() is None]
     duplicates = sum([await p.metric("gpu_analytics_events_duplicate_total") for p in live])
-    dead = sum([await p.metric("gpu_analytics_events_invalid_total") for p in live])
+    stored = len(await line.stored())
+    dead = len(await line.stored("dead_letters"))
+    async with httpx.AsyncClient(base_url=live[0].url, timeout=10) as client:
+        figure = (await client.get("/api/v1/stats")).json()["dlq_total"]
     sys.stderr.write(
-        f"\nreliability {scenario}: sent {EVENTS} (+{resent} re-sent), stored "
-        f"{len(await line.stored())}, duplicates ignored {duplicates:.0f} (running processors), "
-        f"dead-lettered {dead:.0f}\n"
+        f"\nreliability {scenario}: sent {EVENTS} (+{resent} re-sent), stored {stored}, "
+        f"duplicates ignored {duplicates:.0f} (running processors), dead letters {dead}, "
+        f"stats {figure}\n"
+    )
+    reliability.record(
+        scenario=scenario,
+        sent=f"{EVENTS} (+{resent} re-sent)",
+        stored=stored,
+        **{"duplicates ignored": int(duplicates), "dead letters": dead, "stats figure": figure},
     )
 
 
