@@ -82,7 +82,11 @@ class Runtime:
     async def _pipeline(self) -> None:
         async for attempt in _forever("connect to MongoDB and create indexes"):
             with attempt:
-                await init_storage(self.mongo, self.settings.mongodb_db)
+                await init_storage(
+                    self.mongo,
+                    self.settings.mongodb_db,
+                    retention_days=self.settings.retention_days,
+                )
                 await dead_letters.ensure_indexes(self.db)
         async for attempt in _forever("connect to Kafka"):
             with attempt:

@@ -13,7 +13,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from gpu_analytics.config import ProcessorSettings
 from gpu_analytics.events import GpuMetric, TokenUsage
+from gpu_analytics.processor.retention import ensure_ttl
 
 DUPLICATE_KEY = 11000
 
@@ -33,7 +35,8 @@ class GpuMetricDocument(Document, GpuMetric):
         name = "gpu_metrics"
         indexes: ClassVar[list[Any]] = [
             pymongo.IndexModel([("gpu_uuid", pymongo.ASCENDING), ("ts", pymongo.DESCENDING)]),
-            pymongo.IndexModel([("ts", pymongo.DESCENDING)]),
+            # The single-field index on ts is the retention TTL index: retention.ensure_ttl
+            # owns it (same key, so Beanie must not create it without the expiry).
         ]
 
 
@@ -45,16 +48,24 @@ class TokenUsageDocument(Document, TokenUsage):
         name = "token_usage"
         indexes: ClassVar[list[Any]] = [
             pymongo.IndexModel([("ts", pymongo.DESCENDING), ("model", pymongo.ASCENDING)]),
+            # + the TTL index on ts (retention.ensure_ttl).
         ]
 
 
 COLLECTIONS = ("gpu_metrics", "token_usage")
 
 
-async def init_storage(client: AsyncMongoClient[Doc], db_name: str) -> AsyncDatabase[Doc]:
-    """Register the documents and create their indexes (idempotent)."""
+async def init_storage(
+    client: AsyncMongoClient[Doc], db_name: str, *, retention_days: int | None = None
+) -> AsyncDatabase[Doc]:
+    """Register the documents and create their indexes, the retention TTL index included
+    (idempotent; a changed retention is applied in place). `retention_days` None: the
+    RETENTION_DAYS setting."""
     database = client[db_name]
     await init_beanie(database=database, document_models=[GpuMetricDocument, TokenUsageDocument])
+    if retention_days is None:
+        retention_days = ProcessorSettings().retention_days
+    await ensure_ttl(database, retention_days, COLLECTIONS)
     return database
 
 

@@ -44,7 +44,7 @@ def format_value(value: float, unit: str) -> str:
     if unit == "percentunit":
         return f"{value * 100:.1f} %"
     if unit == "currencyUSD":
-        return f"${value:,.2f}"
+        return f"${value:,.2f}" if abs(value) >= 1 or value == 0 else f"${value:.4f}"
     suffix = {"s": " s", "watt": " W", "celsius": " °C", "hertz": " Hz", "bytes": " B",
               "ops": " /s", "reqps": " req/s"}.get(unit, "")  # fmt: skip
     magnitude = abs(value)
