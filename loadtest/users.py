@@ -4,7 +4,9 @@
     locust -f loadtest --host http://127.0.0.1:8080                         # HPA demo shape
 
 Events are synthetic but shaped like the real ones (gpu.metrics.v1, token.usage.v1); the seed
-is fixed per user so a run can be replayed.
+is fixed per user so a run can be replayed. An ingest request counts as a success only when
+answered 202: a 503 (Kafka unreachable, with Retry-After) or any other status is a failure in
+Locust's statistics, named by its status.
 """
 
 from __future__ import annotations
@@ -68,15 +70,30 @@ class IngestUser(FastHttpUser):
             "status": "ok" if self.rng.random() > 0.01 else "error",
         }
 
+    def _ingest(self, path: str, batch: list[dict[str, Any]], name: str) -> None:
+        with self.client.post(path, json=batch, name=name, catch_response=True) as response:
+            if response.status_code == 202:
+                response.success()
+            elif response.status_code:  # 0: no answer at all, Locust reports the error itself
+                response.failure(refusal(response.status_code, response.headers.get("Retry-After")))
+
     @task(3)
     def gpu_metrics(self) -> None:
         batch = [self._gpu_sample(i % 8) for i in range(BATCH)]
-        self.client.post("/api/v1/gpu-metrics", json=batch, name="POST gpu-metrics x100")
+        self._ingest("/api/v1/gpu-metrics", batch, "POST gpu-metrics x100")
 
     @task(2)
     def token_usage(self) -> None:
         batch = [self._llm_call() for _ in range(BATCH)]
-        self.client.post("/api/v1/token-usage", json=batch, name="POST token-usage x100")
+        self._ingest("/api/v1/token-usage", batch, "POST token-usage x100")
+
+
+def refusal(status: int, retry_after: str | None) -> str:
+    """The failure message of an ingest answer other than 202 (Locust groups failures by it)."""
+    message = f"HTTP {status}, expected 202"
+    if retry_after is not None:
+        message += f" (Retry-After: {retry_after})"
+    return message
 
 
 class DashboardUser(FastHttpUser):

@@ -3,25 +3,57 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import logging
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    UnknownProducerId,
+)
 
 from gpu_analytics.events import GpuMetric, TokenUsage
+
+log = logging.getLogger(__name__)
+
+# Errors after which the idempotent producer's state (producer id, epoch, sequence numbers) no
+# longer matches the broker's: every later batch fails the same way until the producer is
+# replaced. OutOfOrderSequenceNumber is what a Kafka outage long enough for batches to expire
+# leaves behind (aio-libs/aiokafka#1017).
+_FATAL = (
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    UnknownProducerId,
+)
 
 
 class Publisher:
     def __init__(self, bootstrap_servers: str) -> None:
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self._bootstrap_servers = bootstrap_servers
+        self._producer = self._new_producer()
+        self._renewing = asyncio.Lock()
+        self._broken: BaseException | None = None  # a fatal error seen on the current producer
+        self.started = False
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
             enable_idempotence=True,
             acks="all",
             compression_type="lz4",
             linger_ms=5,
             request_timeout_ms=15_000,
         )
-        self.started = False
 
     async def start(self) -> None:
         await self._producer.start()
@@ -33,23 +65,84 @@ class Publisher:
             self.started = False
 
     async def reachable(self) -> bool:
-        """A metadata round trip to the cluster (readiness)."""
+        """A metadata round trip to the cluster (readiness); replaces a producer that died."""
         if not self.started:
             return False
         try:
+            await self._renew_if_unusable()
             return bool(await self._producer.client.fetch_all_metadata())
         except Exception:  # noqa: BLE001 - any failure means "not reachable now"
             return False
 
-    async def publish(self, topic: str, events: Sequence[GpuMetric | TokenUsage]) -> None:
-        """Send every event and wait for all acknowledgements (acks=all)."""
-        futures = [
-            await self._producer.send(
-                topic, orjson.dumps(event.model_dump(mode="json")), key=_key(event)
-            )
-            for event in events
-        ]
-        await asyncio.gather(*futures)
+    async def _renew_if_unusable(self) -> None:
+        """Replace the producer once it is unusable for good: a publish saw one of the `_FATAL`
+        errors, or aiokafka's sender task died. A new producer gets a new producer id, so its
+        sequence numbers start afresh. Raises KafkaError (or OSError) while Kafka cannot be
+        reached; the old producer is then kept and the next call tries again."""
+        if self._unusable() is None:
+            return
+        async with self._renewing:
+            error = self._unusable()
+            if error is None:  # another request renewed it while this one waited
+                return
+            log.error("Kafka producer unusable; starting a new one", extra={"error": repr(error)})
+            fresh = self._new_producer()
+            try:
+                await fresh.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(fresh.stop())
+                raise
+            old, self._producer, self._broken = self._producer, fresh, None
+            # What it still holds fails the same way; do not wait long for it to flush.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.stop(), 5)
+
+    def _unusable(self) -> BaseException | None:
+        return self._broken or _sender_failure(self._producer)
+
+    def _observe(self, producer: AIOKafkaProducer, future: asyncio.Future[object]) -> None:
+        """Done callback of each published event: mark its error as retrieved (after a timed-out
+        publish nobody awaits the future; asyncio would log "exception was never retrieved"
+        for each event) and note a fatal one against the producer that sent it."""
+        if future.cancelled():
+            return
+        error = future.exception()
+        if isinstance(error, _FATAL) and producer is self._producer and self._broken is None:
+            self._broken = error
+
+    async def publish(
+        self,
+        topic: str,
+        events: Sequence[GpuMetric | TokenUsage],
+        *,
+        timeout: float | None = None,
+    ) -> None:
+        """Send every event and wait for all acknowledgements (acks=all), for at most `timeout`
+        seconds in all (None: as long as the producer's own timeouts take).
+
+        Raises a KafkaError when Kafka refused or failed an event, TimeoutError when not every
+        event was acknowledged in time. Either way the outcome of each event is unknown: some
+        may still reach Kafka later (a queued send is never taken back, so nothing is half
+        written). The caller tells its client to retry; the event ids make a retry idempotent
+        downstream. A producer left unusable by an earlier error is replaced first.
+        """
+        futures: list[asyncio.Future[object]] = []
+        async with asyncio.timeout(timeout):
+            await self._renew_if_unusable()
+            for event in events:
+                # Cancelling `send` itself (the timeout while it waits for metadata or buffer
+                # space) queues nothing; what it returned is queued and goes on regardless.
+                future = await self._producer.send(
+                    topic, orjson.dumps(event.model_dump(mode="json")), key=_key(event)
+                )
+                future.add_done_callback(functools.partial(self._observe, self._producer))
+                futures.append(future)
+            # `wait` neither cancels the futures on timeout nor raises their errors.
+            await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
+        for future in futures:
+            if future.done():
+                future.result()  # raises the first Kafka error, if any
 
     async def dead_letter(
         self,
@@ -62,6 +155,15 @@ class Publisher:
         """Queue one record for the dead-letter topic; the caller awaits the returned future
         before committing the source offset."""
         return await self._producer.send(topic, value, key=key, headers=headers)  # type: ignore[no-any-return]
+
+
+def _sender_failure(producer: Any) -> BaseException | None:
+    """The error aiokafka's sender task ended with, or None while it runs (or never started).
+    A private attribute, read defensively: a missing one reads as "running"."""
+    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
+    if not isinstance(task, asyncio.Task) or not task.done() or task.cancelled():
+        return None
+    return task.exception() or KafkaError("the producer's sender task ended")
 
 
 def _key(event: GpuMetric | TokenUsage) -> bytes:

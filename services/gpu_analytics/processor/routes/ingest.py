@@ -16,6 +16,10 @@ from gpu_analytics.processor.deps import RuntimeDep
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
+# Seconds a client is told to wait after a 503 (Kafka unreachable); readiness is re-checked
+# every 2 s, so by then the answer reflects the broker's state again.
+RETRY_AFTER_S = "5"
+
 
 class Accepted(BaseModel):
     accepted: int
@@ -53,18 +57,19 @@ async def ingest_token_usage(request: Request, runtime: RuntimeDep) -> Accepted:
 async def _publish(
     runtime: RuntimeDep, topic: str, events: list[GpuMetric] | list[TokenUsage]
 ) -> Accepted:
-    if not runtime.publisher.started:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            "Kafka is not reachable yet",
-            headers={"Retry-After": "5"},
-        )
+    """Publish within INGEST_PUBLISH_TIMEOUT_S or answer 503 + Retry-After: a Kafka outage
+    makes the client retry later, it never hangs the request or turns into a 500. A refused
+    batch may still reach Kafka in part; clients that send `event_id` retry idempotently."""
+    if not runtime.publisher.started or not runtime.ready["kafka"]:
+        # Known to be down (readiness says so): answer at once instead of waiting it out.
+        raise _unavailable("Kafka is not reachable now")
+    timeout = runtime.settings.ingest_publish_timeout_s
     try:
-        await runtime.publisher.publish(topic, events)
+        await runtime.publisher.publish(topic, events, timeout=timeout)
+    except TimeoutError as exc:
+        raise _unavailable(f"Kafka did not acknowledge the events within {timeout:g}s") from exc
     except KafkaError as exc:
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE, f"Kafka: {exc}", headers={"Retry-After": "5"}
-        ) from exc
+        raise _unavailable(f"Kafka: {exc}") from exc
     metrics.INGEST_EVENTS.labels(topic).inc(len(events))
     return Accepted(accepted=len(events))
 
@@ -122,6 +127,14 @@ def _too_large(limit: int) -> HTTPException:
     return HTTPException(
         status.HTTP_413_CONTENT_TOO_LARGE,
         f"request body over the {limit}-byte limit; send smaller batches",
+    )
+
+
+def _unavailable(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"{detail}; not accepted, retry later (with the same event_id: idempotent)",
+        headers={"Retry-After": RETRY_AFTER_S},
     )
 
 
