@@ -47,7 +47,8 @@ pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire sta
 reliability: ## the outage scenarios (kill, SIGTERM, broker or database down, rebalance, dead letters) as a table
 	@rm -f .cache/reliability.jsonl && mkdir -p .cache
 	@RELIABILITY_REPORT=$(CURDIR)/.cache/reliability.jsonl $(VENV)/pytest -q -p no:cacheprovider \
-	  services/tests/processor/test_reliability.py services/tests/processor/test_dead_letters.py
+	  services/tests/processor/test_reliability.py services/tests/processor/test_dead_letters.py \
+	  services/tests/processor/test_ingest_outage.py
 	@$(VENV)/python -m gpu_analytics.stack.reliability .cache/reliability.jsonl
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)

@@ -79,18 +79,27 @@ class Runtime:
         """The consumer pipeline still runs (it only ends by crashing)."""
         return bool(self._tasks) and not self._tasks[0].done()
 
-    async def _pipeline(self) -> None:
-        async for attempt in _forever("connect to MongoDB and create indexes"):
-            with attempt:
-                await init_storage(
-                    self.mongo,
-                    self.settings.mongodb_db,
-                    retention_days=self.settings.retention_days,
-                )
-                await dead_letters.ensure_indexes(self.db)
+    async def _connect_kafka(self) -> None:
         async for attempt in _forever("connect to Kafka"):
             with attempt:
                 await self.publisher.start()
+
+    async def _pipeline(self) -> None:
+        # Kafka first and on its own: HTTP ingest needs only Kafka, so it accepts events while
+        # MongoDB is still away (the consumer stores them once it is back).
+        kafka = asyncio.create_task(self._connect_kafka(), name="connect-kafka")
+        try:
+            async for attempt in _forever("connect to MongoDB and create indexes"):
+                with attempt:
+                    await init_storage(
+                        self.mongo,
+                        self.settings.mongodb_db,
+                        retention_days=self.settings.retention_days,
+                    )
+                    await dead_letters.ensure_indexes(self.db)
+            await kafka
+        finally:
+            kafka.cancel()
         log.info(
             "processor connected; consuming",
             extra={"topics": [self.settings.topic_gpu_metrics, self.settings.topic_token_usage]},

@@ -60,7 +60,9 @@ async def _publish(
     """Publish within INGEST_PUBLISH_TIMEOUT_S or answer 503 + Retry-After: a Kafka outage
     makes the client retry later, it never hangs the request or turns into a 500. A refused
     batch may still reach Kafka in part; clients that send `event_id` retry idempotently."""
-    if not runtime.publisher.started or not runtime.ready["kafka"]:
+    if not runtime.publisher.started:
+        raise _unavailable("the processor is not connected to Kafka yet")
+    if not runtime.ready["kafka"]:
         # Known to be down (readiness says so): answer at once instead of waiting it out.
         raise _unavailable("Kafka is not reachable now")
     timeout = runtime.settings.ingest_publish_timeout_s
@@ -68,8 +70,8 @@ async def _publish(
         await runtime.publisher.publish(topic, events, timeout=timeout)
     except TimeoutError as exc:
         raise _unavailable(f"Kafka did not acknowledge the events within {timeout:g}s") from exc
-    except KafkaError as exc:
-        raise _unavailable(f"Kafka: {exc}") from exc
+    except (KafkaError, OSError) as exc:
+        raise _unavailable(f"Kafka: {str(exc) or type(exc).__name__}") from exc
     metrics.INGEST_EVENTS.labels(topic).inc(len(events))
     return Accepted(accepted=len(events))
 
