@@ -22,10 +22,10 @@ from typing import Any
 from bson import Binary
 from pymongo import DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+
+from gpu_analytics.processor.storage import insert_idempotent
 
 COLLECTION = "dead_letters"
-DUPLICATE_KEY = 11000
 PREVIEW_CHARS = 200
 # Payloads up to this size are kept for a replay (the consumer refuses larger records anyway).
 KEEP_BYTES = 64 * 1024
@@ -84,16 +84,11 @@ async def record(db: AsyncDatabase[Doc], letters: list[DeadLetter]) -> list[Dead
     dead letter is a duplicate `_id` and not counted again)."""
     if not letters:
         return []
-    now = datetime.now(UTC)
-    try:
-        await db[COLLECTION].insert_many([d.document(now) for d in letters], ordered=False)
-        return letters
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(err.get("code") != DUPLICATE_KEY for err in errors):
-            raise
-        seen = {err["index"] for err in errors}
-        return [d for i, d in enumerate(letters) if i not in seen]
+    documents = await insert_idempotent(
+        db[COLLECTION], [d.document(datetime.now(UTC)) for d in letters]
+    )
+    new = {doc["_id"] for doc in documents}
+    return [d for d in letters if d.source in new]
 
 
 async def counts(db: AsyncDatabase[Doc], dlq_topics: list[str]) -> dict[str, int]:

@@ -13,18 +13,13 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 
 from gpu_analytics.stack import reliability
-from gpu_analytics.stack.fixtures import StackEnv, private_stack
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor, gpu_event
-from gpu_analytics.stack.topics import create_topics
+from gpu_analytics.stack.harness import Pipeline, Processor, gpu_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -33,30 +28,6 @@ BOUND_S = PUBLISH_TIMEOUT_S + 2  # the most an ingest request may take while Kaf
 CLIENT_TIMEOUT_S = 30.0  # far above the bound: a hang shows as a bound violation, not an error
 BATCH = 10
 CLIENTS = 4
-
-
-@pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
-    with private_stack(tmp_path_factory.mktemp("ingest-outage-stack")) as env:
-        yield env
-
-
-@pytest.fixture
-async def line(own_stack: StackEnv, tmp_path: Path) -> AsyncIterator[Pipeline]:
-    suffix = uuid.uuid4().hex[:8]
-    pipeline = Pipeline(
-        own_stack, f"gpu.{suffix}", f"tok.{suffix}", f"db_{suffix}", f"g-{suffix}", tmp_path
-    )
-    topics = (pipeline.gpu_topic, pipeline.token_topic)
-    await create_topics(
-        own_stack.bootstrap_servers,
-        {**dict.fromkeys(topics, PARTITIONS), **{f"{t}.dlq": 1 for t in topics}},
-    )
-    try:
-        yield pipeline
-    finally:
-        for processor in pipeline.processors:
-            processor.stop()
 
 
 async def _processor(line: Pipeline) -> Processor:

@@ -12,9 +12,7 @@ import contextlib
 import signal
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -24,39 +22,13 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from gpu_analytics.stack import reliability
-from gpu_analytics.stack.fixtures import StackEnv, private_stack
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor, gpu_event
-from gpu_analytics.stack.topics import create_topics
+from gpu_analytics.stack.harness import Pipeline, Processor, gpu_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EVENTS = 3000
 RATE = 250  # events/s: a 12 s stream, long enough for a 10 s outage in the middle
 OUTAGE_S = 10
-
-
-@pytest.fixture(scope="module")
-def own_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
-    with private_stack(tmp_path_factory.mktemp("outage-stack")) as env:
-        yield env
-
-
-@pytest.fixture
-async def line(own_stack: StackEnv, tmp_path: Path) -> AsyncIterator[Pipeline]:
-    suffix = uuid.uuid4().hex[:8]
-    pipeline = Pipeline(
-        own_stack, f"gpu.{suffix}", f"tok.{suffix}", f"db_{suffix}", f"g-{suffix}", tmp_path
-    )
-    topics = (pipeline.gpu_topic, pipeline.token_topic)
-    await create_topics(
-        own_stack.bootstrap_servers,
-        {**dict.fromkeys(topics, PARTITIONS), **{f"{t}.dlq": 1 for t in topics}},
-    )
-    try:
-        yield pipeline
-    finally:
-        for processor in pipeline.processors:
-            processor.stop()
 
 
 async def stream(bootstrap: str, topic: str, events: int = EVENTS, rate: int = RATE) -> int:
