@@ -78,11 +78,14 @@ async def test_every_gpu_once_across_replicas_whichever_way_it_arrived(
         async def each_exactly_once() -> bool:
             return await fleet(replicas, "gpu_analytics_gpu_utilization_ratio") == everyone
 
-        await wait_for(each_exactly_once, timeout=90)
+        async def split_between_both() -> bool:
+            # once the group has given both replicas partitions, each shows part of the fleet
+            shown = [await r.samples("gpu_analytics_gpu_utilization_ratio") for r in replicas]
+            return all(shown) and await each_exactly_once()
+
+        await wait_for(split_between_both, timeout=90)
         power = await fleet(replicas, "gpu_analytics_gpu_power_watts")
         assert set(power) == {f"GPU-{i:04d}" for i in range(0, GPUS, 2)}
-        # both replicas own partitions, so the fleet really is split between them
-        assert all([await r.samples("gpu_analytics_gpu_utilization_ratio") for r in replicas])
         for replica in replicas:
             up = await replica.samples("gpu_analytics_dependency_up")
             assert {labels["dependency"]: v for labels, v in up} == {"kafka": 1, "mongodb": 1}
