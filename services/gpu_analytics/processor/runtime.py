@@ -7,8 +7,6 @@ import contextlib
 import logging
 from typing import Any
 
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
@@ -138,19 +136,6 @@ def _log_crash(task: asyncio.Task[None]) -> None:
     if task.cancelled() or task.exception() is None:
         return
     log.error(f"{task.get_name()} task crashed", exc_info=task.exception())
-
-
-async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
-    """The partitions of those `topics` that exist (a missing one is not auto-created)."""
-    existing = set(await admin.list_topics())
-    wanted = [t for t in topics if t in existing]
-    if not wanted:
-        return []
-    return [
-        TopicPartition(desc["topic"], part["partition"])
-        for desc in await admin.describe_topics(wanted)
-        for part in desc["partitions"]
-    ]
 
 
 def _forever(what: str) -> AsyncRetrying:

@@ -18,7 +18,7 @@ import pynvml
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from gpu_analytics.processor.runtime import topic_partitions
+from gpu_analytics.stack.topics import topic_partitions
 
 if TYPE_CHECKING:
     import pytest

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
@@ -153,3 +154,18 @@ def gpu_event(seq: int, **overrides: Any) -> dict[str, Any]:
         "price_per_hour_usd": 3.9,
         **overrides,
     }
+
+
+async def read_records(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list[Any]:
+    """Up to `count` records of `topic` from its start, waiting at most `timeout` s."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[Any] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while len(records) < count and time.monotonic() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
@@ -147,3 +148,16 @@ def ensure_topics(
     """Create the declared topics that do not exist yet and apply their configs; return the
     names created."""
     return asyncio.run(create_topics(bootstrap_servers, topics or declared_topic_specs()))
+
+
+async def topic_partitions(admin: AIOKafkaAdminClient, topics: list[str]) -> list[TopicPartition]:
+    """The partitions of those `topics` that exist (a missing one is not auto-created)."""
+    existing = set(await admin.list_topics())
+    wanted = [t for t in topics if t in existing]
+    if not wanted:
+        return []
+    return [
+        TopicPartition(desc["topic"], part["partition"])
+        for desc in await admin.describe_topics(wanted)
+        for part in desc["partitions"]
+    ]

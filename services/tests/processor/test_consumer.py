@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline
+from gpu_analytics.stack.harness import PARTITIONS, Pipeline, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -51,20 +51,6 @@ BAD_RECORDS: list[tuple[bytes, str]] = [
 ]
 
 
-async def _read_all(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list[Any]:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await consumer.start()
-    records: list[Any] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(records) < count and time.monotonic() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
-
-
 async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
     pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
 ) -> None:
@@ -84,7 +70,7 @@ async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
 
     docs = await pipeline.wait_stored(50)
     assert sorted(d["host"] for d in docs) == sorted(f"seq-{i}" for i in range(50))
-    dead = await _read_all(
+    dead = await read_records(
         pipeline.stack.bootstrap_servers, f"{pipeline.gpu_topic}.dlq", len(BAD_RECORDS)
     )
     reasons = {dict(r.headers)["dlq.reason"].decode(): r for r in dead}

@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
 from gpu_analytics.stack import reliability
-from gpu_analytics.stack.harness import CLI, PARTITIONS, Pipeline
+from gpu_analytics.stack.harness import CLI, PARTITIONS, Pipeline, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -43,23 +43,6 @@ def mixed(make: Callable[..., dict[str, Any]], first: int, good: int, bad: int) 
     for i in range(bad):
         values.insert((i + 1) * len(values) // (bad + 1), BAD[i % len(BAD)])
     return values
-
-
-async def dlq_records(pipeline: Pipeline) -> list[Any]:
-    consumer = AIOKafkaConsumer(
-        f"{pipeline.gpu_topic}.dlq",
-        bootstrap_servers=pipeline.stack.bootstrap_servers,
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        while batch := await consumer.getmany(timeout_ms=2000):
-            for part in batch.values():
-                records.extend(part)
-    finally:
-        await consumer.stop()
-    return records
 
 
 async def rewind_group(pipeline: Pipeline) -> None:
@@ -128,7 +111,9 @@ async def test_each_invalid_record_is_counted_once_after_a_kill_and_a_full_redel
     assert figures["dlq"][f"{pipeline.gpu_topic}.dlq"] == 15
     # the second processor counts only the 7 it saw first; the 8 redelivered are not new
     assert await second.metric("gpu_analytics_events_invalid_total") == 7
-    records = await dlq_records(pipeline)
+    # one more than expected, so a surplus record would show (the read then waits 10 s)
+    dlq = f"{pipeline.gpu_topic}.dlq"
+    records = await read_records(pipeline.stack.bootstrap_servers, dlq, 24, timeout=10)
     keys = {r.key.decode() for r in records}
     assert len(keys) == 15 and len(records) == 23  # 8 dead-lettered twice, same keys
     assert all(k.startswith(f"{pipeline.gpu_topic}:") for k in keys)
