@@ -69,6 +69,25 @@ APP_HELM_KEYS = {"releaseName", "valueFiles", "values", "valuesObject"}
 HELMCHART_UNSUPPORTED = {"set", "valuesSecrets", "chartContent"}
 TEST_HOOKS = {"test", "test-success", "test-failure"}
 
+
+class ManifestLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading manifests as Kubernetes (Go YAML) does: a plain ``=``
+    is the string "=". PyYAML resolves it to the YAML 1.1 ``value`` tag and then has no
+    constructor for it; prometheus-operator-crds has such enums (relabel ``action``)."""
+
+
+def _plain_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
+    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
+
+
+ManifestLoader.add_constructor("tag:yaml.org,2002:value", _plain_string)
+
+
+def load_manifests(text: str) -> list[Resource]:
+    """The mapping documents of a multi-document manifest stream (helm or kustomize output)."""
+    return [d for d in yaml.load_all(text, Loader=ManifestLoader) if isinstance(d, dict)]
+
+
 # Third-party workloads that cannot meet DESIGN.md §7 through their chart's values, each with
 # the reason. Key: (chart, "Kind/name" as rendered, container or "*", rule of check_workload).
 THIRD_PARTY_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
@@ -76,6 +95,20 @@ THIRD_PARTY_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
         "the chart offers the application controller a readiness probe only (controller."
         "readinessProbe; no livenessProbe value), as Argo CD's own install manifests do"
     ),
+    ("alloy", "Deployment/alloy", "config-reloader", "probes"): (
+        "the chart has no probe values for its config-reloader sidecar (templates/containers/"
+        "_watch.yaml); a stuck reloader only delays a configuration change, Alloy keeps running"
+    ),
+    # The grafana subchart has one sidecar.livenessProbe/readinessProbe for all its sidecars,
+    # but each sidecar serves /healthz on a port of its own (HEALTH_PORT 8084 dashboards, 8082
+    # datasources): one httpGet probe cannot fit both.
+    **{
+        ("kube-prometheus-stack", "Deployment/kube-prometheus-stack-grafana", sidecar, "probes"): (
+            "the grafana subchart's single sidecar.livenessProbe/readinessProbe is shared by "
+            "sidecars whose health ports differ (dashboards 8084, datasources 8082)"
+        )
+        for sidecar in ("grafana-sc-dashboard", "grafana-sc-datasources")
+    },
 }
 
 # Values maps that a chart copies through whole (toYaml, range) although its defaults list
@@ -85,6 +118,21 @@ FREE_FORM_VALUES: dict[tuple[str, str], str] = {
     '(templates/_helpers.tpl "argo-cd.config.cm")',
     ("argo-cd", "configs.params"): "every key but create/annotations becomes an "
     'argocd-cmd-params-cm entry (templates/_helpers.tpl "argo-cd.config.params")',
+    # Kubernetes objects the charts copy into the pod spec with toYaml; kubeconform -strict
+    # then checks every field below them on the rendered output.
+    ("alloy", "configReloader.resources"): "toYaml in templates/containers/_watch.yaml",
+    ("kube-prometheus-stack", "grafana.containerSecurityContext"): (
+        "toYaml in the grafana subchart's templates/_pod.tpl"
+    ),
+    ("kube-prometheus-stack", "grafana.sidecar.securityContext"): (
+        "toYaml for every sidecar in the grafana subchart's templates/_pod.tpl"
+    ),
+    ("kube-prometheus-stack", "prometheus-node-exporter.securityContext"): (
+        "toYaml in the prometheus-node-exporter subchart's templates/daemonset.yaml"
+    ),
+    ("kube-prometheus-stack", "prometheus-node-exporter.containerSecurityContext"): (
+        "toYaml in the prometheus-node-exporter subchart's templates/daemonset.yaml"
+    ),
 }
 
 
@@ -753,7 +801,7 @@ class ChartRenderer:
         if proc.returncode != 0:
             return Issue("chart-render", release.where, last_line(proc.stderr))
         try:
-            docs = [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
+            docs = load_manifests(proc.stdout)
         except yaml.YAMLError as exc:
             return Issue("chart-render", release.where, f"output is not YAML: {exc}")
         return docs

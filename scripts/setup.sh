@@ -8,7 +8,8 @@
 #   .tools/kafka/   Apache Kafka broker and tools jars (version = platform/kafka image tag)
 #   .tools/schemas/ Kubernetes JSON schemas for kubeconform
 #   .tools/bin/     kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
-#                   helm, argocd (+ its component names), redis-server: the cluster simulation
+#                   helm, argocd (+ its component names), redis-server, prometheus-operator:
+#                   the cluster simulation
 #   .tools/argocd/  Argo CD's CRDs, from the module it is built from
 set -euo pipefail
 
@@ -27,12 +28,13 @@ PYTHON_MINOR=3.11
 HELM_VERSION=v3.22.0
 KWOK_VERSION=v0.8.0
 REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
-# Prometheus, Sloth, Kubernetes, etcd and Argo CD are pinned by the wrapper modules in
-# scripts/gotools/*/go.mod (with go.sum): Prometheus at the cluster's image tag (values.yaml of
-# kube-prometheus-stack), Kubernetes at the K3s release's version, Argo CD at the bootstrap chart's.
+# Prometheus, Sloth, Kubernetes, etcd, Argo CD and the Prometheus Operator are pinned by the
+# wrapper modules in scripts/gotools/*/go.mod (with go.sum): Prometheus at the cluster's image
+# tag (values.yaml of kube-prometheus-stack), Kubernetes at the K3s release's version, Argo CD
+# at the bootstrap chart's, the operator at the newest release that builds (see its go.mod).
 ARGOCD_GOTOOLCHAIN=go1.27.3 # Argo CD 3.6 needs Go 1.27; the go command fetches this toolchain
 
-STEPS=17
+STEPS=18
 step=0
 t_all=$(date +%s)
 say() { printf 'setup: %s\n' "$*"; }
@@ -192,6 +194,11 @@ if ! stamp_ok "$TOOLS/argocd/.version" "$ARGOCD_VERSION"; then
   chmod -R u+w "$TOOLS/argocd"
   echo "$ARGOCD_VERSION" >"$TOOLS/argocd/.version"
 fi
+# The simulation runs kube-prometheus-stack's operator itself when it serves the charts.
+OPERATOR_VERSION=$(wrapper_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
+go_wrapper prometheus-operator "Prometheus Operator $OPERATOR_VERSION (~3 min cold)" \
+  "-X github.com/prometheus/common/version.Version=${OPERATOR_VERSION#v}"
+ln -sf "$BIN/operator" "$BIN/prometheus-operator" # the main package is cmd/operator
 go_tool kwok sigs.k8s.io/kwok/cmd/kwok $KWOK_VERSION
 # kwok's own default stages (what kwokctl loads): nodes turn Ready and keep a lease, pods
 # turn Running and Ready, pods of Jobs complete, deleted pods go away.

@@ -230,7 +230,7 @@ class Renderer:
                 msg = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
                 self.report.findings.append(Finding("build", rel, msg))
             else:
-                result = [d for d in yaml.safe_load_all(proc.stdout) if isinstance(d, dict)]
+                result = render_charts.load_manifests(proc.stdout)
         self._cache[rel] = result
         return result
 

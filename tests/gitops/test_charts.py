@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -205,6 +206,20 @@ def renderer(
 
 def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [d for d in docs if d.get("kind") == kind]
+
+
+# ---- reading helm's output ------------------------------------------------------------------
+
+
+def test_a_plain_equals_sign_is_the_string_as_kubernetes_reads_it() -> None:
+    # prometheus-operator-crds lists "=" among the relabel actions; PyYAML's safe loader
+    # resolves it to the YAML 1.1 value tag and then cannot construct it.
+    text = "kind: CustomResourceDefinition\nspec:\n  enum:\n    - replace\n    - =\n---\n"
+    with pytest.raises(yaml.constructor.ConstructorError):
+        list(yaml.safe_load_all(text))
+    assert render_charts.load_manifests(text) == [
+        {"kind": "CustomResourceDefinition", "spec": {"enum": ["replace", "="]}}
+    ]
 
 
 # ---- values keys ---------------------------------------------------------------------------

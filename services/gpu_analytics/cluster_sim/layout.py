@@ -26,6 +26,7 @@ CONTROLLER_METRICS_PORT = 8082
 ARGOCD_SERVER_PORT = 8080
 GIT_PORT = 9418
 CHARTS_PORT = 8879
+PROMETHEUS_OPERATOR_PORT = 8085
 SERVICE_CIDR = "10.43.0.0/16"  # K3s's default
 GIT_URL = f"git://127.0.0.1:{GIT_PORT}/gpu-analytics.git"
 CHARTS_URL = f"http://127.0.0.1:{CHARTS_PORT}"
@@ -33,7 +34,7 @@ BRANCH = "cluster-sim"
 
 TOOLS = [
     "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok",
-    "argocd", "redis-server", "kustomize", "helm",
+    "argocd", "redis-server", "kustomize", "helm", "prometheus-operator",
 ]  # fmt: skip
 
 

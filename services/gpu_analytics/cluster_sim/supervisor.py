@@ -29,8 +29,8 @@ from pathlib import Path
 import psutil
 import yaml
 
-from gpu_analytics.cluster_sim import argocd, builtins, netns
-from gpu_analytics.cluster_sim.kube import Endpoint, KubeClient, Obj, write_kubeconfig
+from gpu_analytics.cluster_sim import argocd, builtins, netns, operators
+from gpu_analytics.cluster_sim.kube import ApiError, Endpoint, KubeClient, Obj, write_kubeconfig
 from gpu_analytics.cluster_sim.layout import (
     API_PORT,
     ARGOCD_SERVER_PORT,
@@ -41,6 +41,7 @@ from gpu_analytics.cluster_sim.layout import (
     GIT_PORT,
     KCM_PORT,
     KWOK_PORT,
+    PROMETHEUS_OPERATOR_PORT,
     REDIS_PORT,
     REPO_SERVER_PORT,
     SCHEDULER_PORT,
@@ -49,7 +50,7 @@ from gpu_analytics.cluster_sim.layout import (
     SimState,
     tool,
 )
-from gpu_analytics.cluster_sim.pki import make_pki
+from gpu_analytics.cluster_sim.pki import Pki, make_pki
 from gpu_analytics.stack.paths import tools_dir
 from gpu_analytics.stack.process import ProcessRef, port_open, spawn, stop_child
 
@@ -322,6 +323,25 @@ class Supervisor:
         self.wait_for(server, lambda: urllib.request.urlopen(
             f"http://127.0.0.1:{ARGOCD_SERVER_PORT}/healthz", timeout=2).status == 200)  # fmt: skip
 
+    # ---- chart controllers (operators.py) -------------------------------------------------
+
+    def start_chart_operator(self, client: KubeClient) -> bool:
+        """Start the Prometheus Operator once the chart's Deployment of it exists; True
+        when it runs."""
+        found = operators.chart_operator(client.get("/apis/apps/v1/deployments"))
+        if found is None:
+            return False
+        where, chart_args = found
+        pki = Pki(self.layout.pki)
+        argv = operators.operator_argv(
+            tool("prometheus-operator"), chart_args, f"https://127.0.0.1:{API_PORT}",
+            pki.ca_cert, pki.cert("admin"), pki.key("admin"), PROMETHEUS_OPERATOR_PORT,
+        )  # fmt: skip
+        operator = self.spawn("prometheus-operator", argv)
+        log.info("prometheus-operator runs with the arguments of Deployment %s", where)
+        self.wait_for(operator, lambda: port_open("127.0.0.1", PROMETHEUS_OPERATOR_PORT))
+        return True
+
     # ---- main -----------------------------------------------------------------------------
 
     def run(self, helmchart: Path, listeners: dict[str, object]) -> int:
@@ -352,8 +372,21 @@ class Supervisor:
             self.state.save(self.layout.root)
             log.info("ready: API server on 127.0.0.1:%d, argocd-server on 127.0.0.1:%d",
                      self.api_port, self.argocd_port)  # fmt: skip
+            operator_running = self.charts_dir is None  # no charts: no operator to run
             while not stop.is_set():
                 await asyncio.wait([asyncio.ensure_future(stop.wait())], timeout=5)
+                if not operator_running:
+                    try:
+                        operator_running = await asyncio.to_thread(
+                            self.start_chart_operator, client
+                        )
+                    except StartError as exc:
+                        log.error("%s", exc)
+                        self.state.error = str(exc)
+                        self.state.save(self.layout.root)
+                        stop.set()
+                    except (OSError, ApiError) as exc:
+                        log.debug("no operator Deployment to read yet: %s", exc)
                 if self.owner is not None and not self.owner.is_running():
                     log.info("owner process %d is gone: stopping", self.owner.pid)
                     stop.set()

@@ -1,0 +1,48 @@
+"""Chart controllers the simulation runs itself. kwok stands in for the kubelet: a chart's
+pods turn Running and Ready, but no container runs. Most chart workloads are then as good as
+running, except a controller whose custom resources others wait for: kube-prometheus-stack's
+Prometheus and Alertmanager stay Progressing in Argo CD until the Prometheus Operator has
+created their StatefulSets and written their status. So once the chart's operator Deployment
+exists, the simulation starts the real operator (built by `make setup`, the release the
+pinned prometheus-operator-crds chart installs) as a process, with the arguments the chart
+gave that Deployment; it creates the StatefulSets (whose pods kwok runs) and sets the status
+from them, as on a real cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gpu_analytics.cluster_sim.kube import Obj
+
+OPERATOR_IMAGE = "prometheus-operator/prometheus-operator"
+# The operator's web server serves its metrics and, on a cluster, the chart's admission
+# webhook over TLS with a certificate from a Secret volume; here it serves plain HTTP on
+# loopback (the API server cannot reach the webhook's Service anyway: see netns.py).
+WEB_FLAGS = {
+    "--web.enable-tls", "--web.cert-file", "--web.key-file", "--web.listen-address",
+    "--web.tls-min-version", "--web.tls-cipher-suites", "--web.client-ca-file",
+}  # fmt: skip
+
+
+def chart_operator(deployments: Obj) -> tuple[str, list[str]] | None:
+    """(namespace/name, args) of the first Deployment running the operator's image."""
+    for dep in deployments.get("items", []):
+        for container in dep["spec"]["template"]["spec"].get("containers", []):
+            repository = container.get("image", "").split("@")[0].rsplit(":", 1)[0]
+            if repository.endswith(OPERATOR_IMAGE):
+                meta = dep["metadata"]
+                return f"{meta['namespace']}/{meta['name']}", list(container.get("args", []))
+    return None
+
+
+def operator_argv(
+    binary: Path, chart_args: list[str], api_url: str, ca: Path, cert: Path, key: Path, port: int
+) -> list[str]:
+    """The chart's arguments, with the API server given explicitly (no service account in
+    a process) and the web server on loopback without TLS."""
+    kept = [a for a in chart_args if a.split("=", 1)[0] not in WEB_FLAGS]
+    return [
+        str(binary), *kept, f"--apiserver={api_url}", f"--ca-file={ca}", f"--cert-file={cert}",
+        f"--key-file={key}", f"--web.listen-address=127.0.0.1:{port}", "--log-format=json",
+    ]  # fmt: skip

@@ -1,0 +1,46 @@
+"""operators.py: the Prometheus Operator the simulation runs, with the chart's arguments.
+The Deployment is recorded from kube-prometheus-stack 88.5.3 rendered with our values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from gpu_analytics.cluster_sim import operators
+
+DEPLOYMENT = yaml.safe_load(
+    (Path(__file__).parent / "testdata" / "prometheus-operator-deployment.yaml").read_text()
+)
+OTHER = {
+    "metadata": {"name": "grafana", "namespace": "kube-prometheus-stack"},
+    "spec": {"template": {"spec": {"containers": [{"image": "docker.io/grafana/grafana:12"}]}}},
+}
+
+
+def test_the_chart_operator_is_found_by_its_image_among_other_deployments() -> None:
+    found = operators.chart_operator({"items": [OTHER, DEPLOYMENT]})
+    assert found is not None
+    where, args = found
+    assert where == "kube-prometheus-stack/kube-prometheus-stack-operator"
+    assert "--kubelet-service=kube-system/kube-prometheus-stack-kubelet" in args
+    assert operators.chart_operator({"items": [OTHER]}) is None
+    image = "quay.io/prometheus-operator/prometheus-operator:v0.93.1@sha256:0"
+    digest = {**OTHER, "spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
+    assert operators.chart_operator({"items": [digest]}) is not None
+
+
+def test_argv_keeps_the_charts_arguments_and_serves_plain_http_on_loopback() -> None:
+    _, args = operators.chart_operator({"items": [DEPLOYMENT]}) or ("", [])
+    argv = operators.operator_argv(
+        Path("/bin/op"), args, "https://127.0.0.1:6443", Path("ca.crt"), Path("a.crt"),
+        Path("a.key"), 8085,
+    )  # fmt: skip
+    assert argv[0] == "/bin/op"
+    kept = [a for a in args if not a.startswith("--web.")]
+    assert argv[1 : 1 + len(kept)] == kept
+    # The chart's TLS files live in a Secret volume no process here has.
+    assert not [a for a in argv if a.startswith(("--web.enable-tls", "--web.cert-file"))]
+    assert [a for a in argv if a.startswith("--web.")] == ["--web.listen-address=127.0.0.1:8085"]
+    assert "--apiserver=https://127.0.0.1:6443" in argv
+    assert {"--ca-file=ca.crt", "--cert-file=a.crt", "--key-file=a.key"} <= set(argv)
