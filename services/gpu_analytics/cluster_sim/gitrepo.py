@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 from gpu_analytics.cluster_sim.layout import BRANCH, CHARTS_URL, GIT_URL
@@ -61,26 +62,30 @@ def _rewrite_roots(checkout: Path) -> list[str]:
     return changed
 
 
+def _substitute(files: Iterable[Path], pattern: str, replacement: str) -> None:
+    for path in files:
+        text = path.read_text()
+        new = re.sub(pattern, replacement, text)
+        if new != text:
+            path.write_text(new)
+
+
 def _use_local_charts(checkout: Path) -> None:
     """Every chart source's https repoURL becomes the loopback chart repository, and the
     AppProjects permit it in place of the chart repositories they list."""
-    for app in checkout.glob("apps/**/*.yaml"):
-        text = app.read_text()
-        # `spec.source` (repoURL: ...) and list items of `spec.sources` (- repoURL: ...).
-        new = re.sub(
-            r"(?m)^(\s+(?:- )?repoURL:) https://\S+(\n\s+chart:)", rf"\1 {CHARTS_URL}\2", text
-        )
-        if new != text:
-            app.write_text(new)
-    for project in checkout.glob("bootstrap/projects/*.yaml"):
-        text = project.read_text()
-        # sourceRepos lists the git repository (from-root-app) and then the chart
-        # repositories, all https: they become one entry.
-        new = re.sub(
-            r"(?m)^(\s+- )https://\S+\n(?:\s+- https://\S+\n)*", rf"\1{CHARTS_URL}\n", text
-        )
-        if new != text:
-            project.write_text(new)
+    # `spec.source` (repoURL: ...) and list items of `spec.sources` (- repoURL: ...).
+    _substitute(
+        checkout.glob("apps/**/*.yaml"),
+        r"(?m)^(\s+(?:- )?repoURL:) https://\S+(\n\s+chart:)",
+        rf"\1 {CHARTS_URL}\2",
+    )
+    # sourceRepos lists the git repository (from-root-app) and then the chart repositories,
+    # all https: they become one entry.
+    _substitute(
+        checkout.glob("bootstrap/projects/*.yaml"),
+        r"(?m)^(\s+- )https://\S+\n(?:\s+- https://\S+\n)*",
+        rf"\1{CHARTS_URL}\n",
+    )
 
 
 def _leave_out_charts(checkout: Path) -> None:
