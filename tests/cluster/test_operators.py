@@ -12,9 +12,10 @@ from gpu_analytics.cluster_sim import operators
 DEPLOYMENT = yaml.safe_load(
     (Path(__file__).parent / "testdata" / "prometheus-operator-deployment.yaml").read_text()
 )
+GRAFANA = {"image": "registry.example/grafana/grafana:12"}
 OTHER = {
     "metadata": {"name": "grafana", "namespace": "kube-prometheus-stack"},
-    "spec": {"template": {"spec": {"containers": [{"image": "docker.io/grafana/grafana:12"}]}}},
+    "spec": {"template": {"spec": {"containers": [GRAFANA]}}},
 }
 
 
@@ -25,7 +26,7 @@ def test_the_chart_operator_is_found_by_its_image_among_other_deployments() -> N
     assert where == "kube-prometheus-stack/kube-prometheus-stack-operator"
     assert "--kubelet-service=kube-system/kube-prometheus-stack-kubelet" in args
     assert operators.chart_operator({"items": [OTHER]}) is None
-    image = "quay.io/prometheus-operator/prometheus-operator:v0.93.1@sha256:0"
+    image = "registry.example/prometheus-operator/prometheus-operator:v0.93.1@sha256:0"
     digest = {**OTHER, "spec": {"template": {"spec": {"containers": [{"image": image}]}}}}
     assert operators.chart_operator({"items": [digest]}) is not None
 
