@@ -88,6 +88,10 @@ def load_manifests(text: str) -> list[Resource]:
     return [d for d in yaml.load_all(text, Loader=ManifestLoader) if isinstance(d, dict)]
 
 
+GRAFANA_SIDECAR_PROBES = (
+    "the grafana subchart's one sidecar.livenessProbe/readinessProbe serves every sidecar, but "
+    "each serves /healthz on a HEALTH_PORT of its own (dashboards 8084, datasources 8082)"
+)
 # Third-party workloads that cannot meet DESIGN.md §7 through their chart's values, each with
 # the reason. Key: (chart, "Kind/name" as rendered, container or "*", rule of check_workload).
 THIRD_PARTY_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
@@ -99,17 +103,11 @@ THIRD_PARTY_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
         "the chart has no probe values for its config-reloader sidecar (templates/containers/"
         "_watch.yaml); a stuck reloader only delays a configuration change, Alloy keeps running"
     ),
-    # The grafana subchart has one sidecar.livenessProbe/readinessProbe for all its sidecars,
-    # but each sidecar serves /healthz on a port of its own (HEALTH_PORT 8084 dashboards, 8082
-    # datasources): one httpGet probe cannot fit both.
-    **{
-        ("kube-prometheus-stack", "Deployment/kube-prometheus-stack-grafana", sidecar, "probes"): (
-            "the grafana subchart's single sidecar.livenessProbe/readinessProbe is shared by "
-            "sidecars whose health ports differ (dashboards 8084, datasources 8082)"
-        )
-        for sidecar in ("grafana-sc-dashboard", "grafana-sc-datasources")
-    },
-}
+    ("kube-prometheus-stack", "Deployment/kube-prometheus-stack-grafana", "grafana-sc-dashboard",
+     "probes"): GRAFANA_SIDECAR_PROBES,
+    ("kube-prometheus-stack", "Deployment/kube-prometheus-stack-grafana", "grafana-sc-datasources",
+     "probes"): GRAFANA_SIDECAR_PROBES,
+}  # fmt: skip
 
 # Values maps that a chart copies through whole (toYaml, range) although its defaults list
 # some keys: every key below them is read. Key: (chart, key path as check_values prints it).

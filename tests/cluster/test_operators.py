@@ -31,6 +31,14 @@ def test_the_chart_operator_is_found_by_its_image_among_other_deployments() -> N
     assert operators.chart_operator({"items": [digest]}) is not None
 
 
+def test_repository_drops_digest_and_tag_but_keeps_a_registry_port() -> None:
+    image = "registry.example:5000/prometheus-operator/prometheus-operator"
+    assert operators.repository(image) == image
+    assert operators.repository(f"{image}:v0.93.1") == image
+    assert operators.repository(f"{image}:v0.93.1@sha256:0") == image
+    assert operators.repository(f"{image}@sha256:0") == image
+
+
 def test_argv_keeps_the_charts_arguments_and_serves_plain_http_on_loopback() -> None:
     _, args = operators.chart_operator({"items": [DEPLOYMENT]}) or ("", [])
     argv = operators.operator_argv(

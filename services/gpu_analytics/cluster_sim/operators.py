@@ -3,10 +3,10 @@ pods turn Running and Ready, but no container runs. Most chart workloads are the
 running, except a controller whose custom resources others wait for: kube-prometheus-stack's
 Prometheus and Alertmanager stay Progressing in Argo CD until the Prometheus Operator has
 created their StatefulSets and written their status. So once the chart's operator Deployment
-exists, the simulation starts the real operator (built by `make setup`, the release the
-pinned prometheus-operator-crds chart installs) as a process, with the arguments the chart
-gave that Deployment; it creates the StatefulSets (whose pods kwok runs) and sets the status
-from them, as on a real cluster.
+exists, the simulation starts the real operator (built by `make setup` at the release
+scripts/gotools/prometheus-operator/go.mod pins and explains) as a process, with the
+arguments the chart gave that Deployment; it creates the StatefulSets (whose pods kwok
+runs) and sets the status from them, as on a real cluster.
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ WEB_FLAGS = {
 }  # fmt: skip
 
 
+def repository(image: str) -> str:
+    """The image without its digest and tag (a registry's :port is kept)."""
+    name = image.split("@")[0]
+    return name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+
+
 def chart_operator(deployments: Obj) -> tuple[str, list[str]] | None:
     """(namespace/name, args) of the first Deployment running the operator's image."""
     for dep in deployments.get("items", []):
         for container in dep["spec"]["template"]["spec"].get("containers", []):
-            repository = container.get("image", "").split("@")[0].rsplit(":", 1)[0]
-            if repository.endswith(OPERATOR_IMAGE):
+            if repository(container.get("image", "")).endswith(OPERATOR_IMAGE):
                 meta = dep["metadata"]
                 return f"{meta['namespace']}/{meta['name']}", list(container.get("args", []))
     return None

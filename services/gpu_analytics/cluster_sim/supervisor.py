@@ -328,7 +328,11 @@ class Supervisor:
     def start_chart_operator(self, client: KubeClient) -> bool:
         """Start the Prometheus Operator once the chart's Deployment of it exists; True
         when it runs."""
-        found = operators.chart_operator(client.get("/apis/apps/v1/deployments"))
+        try:
+            found = operators.chart_operator(client.get("/apis/apps/v1/deployments"))
+        except (OSError, ApiError) as exc:
+            log.debug("cannot list Deployments yet: %s", exc)
+            return False
         if found is None:
             return False
         where, chart_args = found
@@ -385,8 +389,6 @@ class Supervisor:
                         self.state.error = str(exc)
                         self.state.save(self.layout.root)
                         stop.set()
-                    except (OSError, ApiError) as exc:
-                        log.debug("no operator Deployment to read yet: %s", exc)
                 if self.owner is not None and not self.owner.is_running():
                     log.info("owner process %d is gone: stopping", self.owner.pid)
                     stop.set()
