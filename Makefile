@@ -18,10 +18,10 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench reliability cluster-up cluster-down sync-status demo-hpa dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench reliability cluster-up cluster-down sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
 
 help: ## list the targets
-	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-11s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install every tool and dependency into .venv, .tools and .cache (idempotent)
 	@scripts/setup.sh
@@ -74,6 +74,12 @@ demo-hpa: ## the Locust HPA demo on the current kube context: timeline CSV, summ
 
 sync-status: ## every Application of the current kube context: sync, health, wave, first problem
 	@$(VENV)/gpu-analytics cluster status
+
+argocd-ui: ## build the Argo CD web UI into an argocd-server for `cluster-sim up --ui` (Node.js, npm)
+	@scripts/argocd-ui/build.sh
+
+argocd-ui-screenshot: ## clusters/local/argocd-applications.png: the UI on the simulation, all green (root, Chromium)
+	@scripts/argocd-ui/screenshot.sh
 
 clean: ## remove the stack state and caches (keeps tools)
 	rm -rf .cache/stack .pytest_cache .mypy_cache .ruff_cache

@@ -32,7 +32,8 @@ REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
 # wrapper modules in scripts/gotools/*/go.mod (with go.sum): Prometheus at the cluster's image
 # tag (values.yaml of kube-prometheus-stack), Kubernetes at the K3s release's version, Argo CD
 # at the bootstrap chart's, the operator at the newest release that builds (see its go.mod).
-ARGOCD_GOTOOLCHAIN=go1.27.3 # Argo CD 3.6 needs Go 1.27; the go command fetches this toolchain
+# Argo CD 3.6 needs Go 1.27: the toolchain line of its wrapper's go.mod, which the go command
+# fetches from the module proxy when GOTOOLCHAIN names it.
 
 STEPS=18
 step=0
@@ -175,19 +176,17 @@ go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manag
 go_wrapper etcd "etcd $(wrapper_version etcd go.etcd.io/etcd/server/v3)" ""
 ln -sf "$BIN/server" "$BIN/etcd" # the etcd main package is go.etcd.io/etcd/server/v3
 ARGOCD_VERSION=$(wrapper_version argocd github.com/argoproj/argo-cd/v3)
-# `argocd version` reports the release (gitTag needs a commit and a clean tree to be shown).
-argocd_pkg=github.com/argoproj/argo-cd/v3/common
-argocd_ldflags="-X $argocd_pkg.version=${ARGOCD_VERSION#v} -X $argocd_pkg.gitTag=$ARGOCD_VERSION"
-argocd_ldflags="$argocd_ldflags -X $argocd_pkg.gitCommit=module-$ARGOCD_VERSION -X $argocd_pkg.gitTreeState=clean"
+ARGOCD_GOTOOLCHAIN=$(awk '$1 == "toolchain" {print $2; exit}' scripts/gotools/argocd/go.mod)
+argocd_ldflags=$(scripts/gotools/argocd/ldflags.sh "$ARGOCD_VERSION")
 go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~8 min cold)" "$argocd_ldflags" \
-  GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN
+  GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN"
 # One binary, named for each component as Argo CD's image does.
 ln -sf "$BIN/cmd" "$BIN/argocd"
 for component in server repo-server application-controller applicationset-controller cmp-server git-ask-pass commit-server; do
   ln -sf "$BIN/cmd" "$BIN/argocd-$component"
 done
 if ! stamp_ok "$TOOLS/argocd/.version" "$ARGOCD_VERSION"; then
-  argocd_dir=$(env -C scripts/gotools/argocd GOTOOLCHAIN=$ARGOCD_GOTOOLCHAIN GOFLAGS=-mod=readonly \
+  argocd_dir=$(env -C scripts/gotools/argocd GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN" GOFLAGS=-mod=readonly \
     go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
   rm -rf "$TOOLS/argocd" && mkdir -p "$TOOLS/argocd/crds"
   cp "$argocd_dir"/manifests/crds/*-crd.yaml "$TOOLS/argocd/crds/"

@@ -2,11 +2,13 @@
 // argocd-application-controller by the name it is called with) at the release the bootstrap
 // chart installs. This wrapper repeats the replace block of argo-cd's go.mod, which a
 // dependency's go.mod cannot pass on, and takes gitops-engine, which argo-cd replaces by its
-// ./gitops-engine folder, at the published module of the same release. Needs Go 1.27:
-// scripts/setup.sh sets GOTOOLCHAIN for this build.
+// ./gitops-engine folder, at the published module of the same release. Needs Go 1.27: the
+// toolchain line is the one the scripts pass as GOTOOLCHAIN (the go command fetches it).
 module gpu-analytics/tools/argocd
 
 go 1.27.0
+
+toolchain go1.27.3
 
 tool github.com/argoproj/argo-cd/v3/cmd
 

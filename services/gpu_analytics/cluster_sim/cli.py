@@ -21,6 +21,7 @@ from gpu_analytics.cluster_sim.layout import (
     SimState,
     default_state_dir,
     missing_tools,
+    ui_server,
 )
 from gpu_analytics.stack.paths import repo_root, tools_dir
 from gpu_analytics.stack.process import log_tail
@@ -69,6 +70,7 @@ def start(
     source: Path | None = None,
     revision: str = gitrepo.WORKTREE,
     charts_dir: Path | None = None,
+    ui: bool = False,
     api_port: int = 0,
     argocd_port: int = 0,
     timeout: float = 240.0,
@@ -77,6 +79,8 @@ def start(
     """Serve `revision` of `source` and start the simulation's supervisor, detached."""
     if missing := missing_tools():
         raise SimError(f"missing {', '.join(missing)} in {tools_dir() / 'bin'}: run `make setup`")
+    if ui and not ui_server().exists():
+        raise SimError(f"the Argo CD UI is not built ({ui_server()}): run `make argocd-ui`")
     if os.geteuid() != 0:
         raise SimError("the simulation needs root: it runs in a network namespace of its own")
     if running(state_dir) is not None:
@@ -97,6 +101,8 @@ def start(
     ]  # fmt: skip
     if charts_dir is not None:
         argv.append(f"--charts-dir={charts_dir.resolve()}")
+    if ui:
+        argv.append("--ui")
     if owner_pid is not None:
         argv.append(f"--owner-pid={owner_pid}")
     log_file = layout.logs / "supervisor.log"
@@ -153,6 +159,9 @@ def up(
         Path | None,
         typer.Option(envvar="CHARTS_DIR", help="Packaged charts (<name>-<version>.tgz) to serve."),
     ] = None,
+    ui: Annotated[
+        bool, typer.Option("--ui", help="Serve the Argo CD web UI (built by `make argocd-ui`).")
+    ] = False,
     api_port: Annotated[int, typer.Option(help="Host port of the API server (0: any).")] = 0,
     argocd_port: Annotated[int, typer.Option(help="Host port of argocd-server (0: any).")] = 0,
     state_dir: StateDir = None,
@@ -161,7 +170,7 @@ def up(
     state_dir = state_dir or default_state_dir()
     try:
         sim = start(
-            state_dir, revision=revision, charts_dir=charts_dir, api_port=api_port,
+            state_dir, revision=revision, charts_dir=charts_dir, ui=ui, api_port=api_port,
             argocd_port=argocd_port,
         )  # fmt: skip
     except SimError as exc:
@@ -174,6 +183,8 @@ def up(
         f"checkout: {sim.layout.checkout}"
     )
     _progress(f"install the tree: (cd {sim.layout.checkout} && clusters/local/install.sh)")
+    if ui:
+        _progress(f"Argo CD UI: http://127.0.0.1:{sim.state.argocd_port}/applications (no login)")
     _progress(f"logs: {sim.layout.logs}; stop: gpu-analytics cluster-sim down")
 
 

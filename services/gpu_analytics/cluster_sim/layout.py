@@ -53,6 +53,12 @@ def missing_tools() -> list[str]:
     return [name for name in TOOLS if not (tools_dir() / "bin" / name).exists()]
 
 
+def ui_server() -> Path:
+    """argocd-server with the Argo CD web UI embedded (`make argocd-ui`); `make setup`'s
+    argocd-server is the same release without it."""
+    return tools_dir() / "argocd-ui" / "bin" / "argocd-server"
+
+
 def default_state_dir() -> Path:
     return Path(os.environ.get("CLUSTER_SIM_STATE_DIR", repo_root() / ".cache" / "cluster-sim"))
 

@@ -49,6 +49,7 @@ from gpu_analytics.cluster_sim.layout import (
     Layout,
     SimState,
     tool,
+    ui_server,
 )
 from gpu_analytics.cluster_sim.pki import Pki, make_pki
 from gpu_analytics.stack.paths import tools_dir
@@ -74,6 +75,7 @@ class Supervisor:
     api_port: int
     argocd_port: int
     charts_dir: Path | None
+    ui: bool = False  # argocd-server with the web UI embedded (layout.ui_server)
     owner: psutil.Process | None = None
     children: list[Child] = field(default_factory=list)
     state: SimState = field(default_factory=SimState)
@@ -313,10 +315,12 @@ class Supervisor:
             "--self-heal-timeout-seconds=5",
         ], env)  # fmt: skip
         self.wait_for(controller, lambda: port_open("127.0.0.1", CONTROLLER_METRICS_PORT))
-        # The argocd CLI talks to argocd-server; on loopback, inside this namespace, without
-        # authentication (the host reaches it only through the forwarder on 127.0.0.1).
+        # The argocd CLI (and a browser, with --ui) talks to argocd-server; on loopback,
+        # inside this namespace, without authentication (the host reaches it only through the
+        # forwarder on 127.0.0.1).
+        server_bin = ui_server() if self.ui else argocd_bin / "argocd-server"
         server = self.spawn("argocd-server", [
-            str(argocd_bin / "argocd-server"), "--insecure", f"--port={ARGOCD_SERVER_PORT}",
+            str(server_bin), "--insecure", f"--port={ARGOCD_SERVER_PORT}",
             "--address=127.0.0.1", "--metrics-port=8083", f"--repo-server={repo_addr}",
             "--repo-server-plaintext", "--disable-auth", "--loglevel=info", "--dex-server=",
         ], env)  # fmt: skip
@@ -423,6 +427,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-port", type=int, default=0)
     parser.add_argument("--argocd-port", type=int, default=0)
     parser.add_argument("--charts-dir", type=Path)
+    parser.add_argument("--ui", action="store_true", help="serve the Argo CD web UI")
     parser.add_argument("--helmchart", type=Path, required=True, help="the argo-cd HelmChart")
     parser.add_argument(
         "--owner-pid", type=int, help="stop when this process ends (a test session)"
@@ -443,6 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         api_port=listeners["api"].getsockname()[1],
         argocd_port=listeners["argocd"].getsockname()[1],
         charts_dir=args.charts_dir,
+        ui=args.ui,
         owner=psutil.Process(args.owner_pid) if args.owner_pid else None,
     )
     netns.enter_new_netns()
