@@ -35,6 +35,7 @@ if [ -z "${CHROMIUM:-}" ]; then
   done
 fi
 [ -n "${CHROMIUM:-}" ] || die "no Chromium found: install one (Debian: apt-get install chromium) or set CHROMIUM"
+command -v "$CHROMIUM" >/dev/null || die "CHROMIUM=$CHROMIUM is not an executable"
 export CHROMIUM
 command -v npm >/dev/null || die "npm not found: it installs puppeteer-core"
 

@@ -16,6 +16,7 @@ from gpu_analytics.cluster_sim.testing import REPO
 
 USE_TARBALL = REPO / "scripts" / "argocd-ui" / "use-tarball.sh"
 BUILD = REPO / "scripts" / "argocd-ui" / "build.sh"
+SCREENSHOT = REPO / "scripts" / "argocd-ui" / "screenshot.sh"
 WRAPPER = REPO / "scripts" / "gotools" / "argocd"
 GITHUB_LINE = re.compile(
     r"^    resolution: \{tarball: https://codeload\.github\.com/argoproj/argo-ui/tar\.gz/[0-9a-f]{40}\}$",
@@ -93,3 +94,17 @@ def test_sim_up_with_ui_says_how_to_build_it(
     with pytest.raises(sim_cli.SimError, match=r"not built .*: run `make argocd-ui`"):
         sim_cli.start(tmp_path / "state", ui=True)
     assert not (tmp_path / "state").exists()  # nothing started, nothing written
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as non-root it stops earlier, at the root check")
+def test_screenshot_refuses_a_browser_that_is_not_there(tmp_path: Path) -> None:
+    state = REPO / ".cache" / "argocd-ui" / "sim" / "state.json"
+    before = state.stat().st_mtime if state.exists() else None
+    proc = subprocess.run(
+        [str(SCREENSHOT)], capture_output=True, text=True, check=False, timeout=60,
+        env={**os.environ, "CHROMIUM": str(tmp_path / "chromium")},
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "chromium is not an executable" in proc.stderr
+    assert "[1/5]" not in proc.stdout  # refused before building or starting anything
+    assert (state.stat().st_mtime if state.exists() else None) == before
