@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gpu_analytics.cluster_sim import operators
+from gpu_analytics.cluster_sim.layout import ToolMissingError, tool
 
 DEPLOYMENT = yaml.safe_load(
     (Path(__file__).parent / "testdata" / "prometheus-operator-deployment.yaml").read_text()
@@ -53,3 +55,22 @@ def test_argv_keeps_the_charts_arguments_and_serves_plain_http_on_loopback() -> 
     assert [a for a in argv if a.startswith("--web.")] == ["--web.listen-address=127.0.0.1:8085"]
     assert "--apiserver=https://127.0.0.1:6443" in argv
     assert {"--ca-file=ca.crt", "--cert-file=a.crt", "--key-file=a.key"} <= set(argv)
+
+
+def test_flags_the_built_operator_does_not_know_are_left_out() -> None:
+    try:
+        known = operators.binary_flags(tool("prometheus-operator"))
+    except ToolMissingError as exc:
+        pytest.skip(str(exc))
+    _, args = operators.chart_operator({"items": [DEPLOYMENT]}) or ("", [])
+    kept, dropped = operators.split_known(args, known)
+    assert kept == args and dropped == []  # the recorded chart's flags are all known
+    planted = ["--flag-of-a-newer-release=1", "--another-one", "value", "-kubelet-endpoints=true"]
+    kept, dropped = operators.split_known([*args, *planted], known)
+    assert kept == [*args, "-kubelet-endpoints=true"]
+    assert dropped == ["--flag-of-a-newer-release=1", "--another-one", "value"]
+
+
+def test_known_flags_reads_go_flag_help() -> None:
+    help_text = "Usage of op:\n\nArguments:\n  -apiserver string\n    \tURL\n  -web.enable-tls\n"
+    assert operators.known_flags(help_text) == {"--apiserver", "--web.enable-tls"}

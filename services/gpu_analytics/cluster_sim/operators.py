@@ -11,6 +11,8 @@ runs) and sets the status from them, as on a real cluster.
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 from gpu_analytics.cluster_sim.kube import Obj
@@ -39,6 +41,34 @@ def chart_operator(deployments: Obj) -> tuple[str, list[str]] | None:
                 meta = dep["metadata"]
                 return f"{meta['namespace']}/{meta['name']}", list(container.get("args", []))
     return None
+
+
+def known_flags(help_text: str) -> set[str]:
+    """The flags (as `--name`) a Go program's `-help` lists, one `  -name ...` line each."""
+    return {f"--{name}" for name in re.findall(r"^  -([\w.-]+)", help_text, re.M)}
+
+
+def binary_flags(binary: Path) -> set[str]:
+    proc = subprocess.run(
+        [str(binary), "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    return known_flags(proc.stdout + proc.stderr)
+
+
+def split_known(args: list[str], known: set[str]) -> tuple[list[str], list[str]]:
+    """(kept, dropped): the arguments whose flag the binary knows, and the others. The
+    chart's release can be newer than the operator built here (see its go.mod); a flag the
+    binary does not know would stop it at start. A value given as its own argument goes
+    with its flag."""
+    kept: list[str] = []
+    dropped: list[str] = []
+    target = kept
+    for arg in args:
+        if arg.startswith("-"):
+            name = "--" + arg.lstrip("-").split("=", 1)[0]
+            target = kept if name in known else dropped
+        target.append(arg)
+    return kept, dropped
 
 
 def operator_argv(

@@ -340,9 +340,14 @@ class Supervisor:
         if found is None:
             return False
         where, chart_args = found
+        binary = tool("prometheus-operator")
+        chart_args, unknown = operators.split_known(chart_args, operators.binary_flags(binary))
+        if unknown:
+            log.warning("prometheus-operator: left out the chart's %s (unknown to this build)",
+                        " ".join(unknown))  # fmt: skip
         pki = Pki(self.layout.pki)
         argv = operators.operator_argv(
-            tool("prometheus-operator"), chart_args, f"https://127.0.0.1:{API_PORT}",
+            binary, chart_args, f"https://127.0.0.1:{API_PORT}",
             pki.ca_cert, pki.cert("admin"), pki.key("admin"), PROMETHEUS_OPERATOR_PORT,
         )  # fmt: skip
         operator = self.spawn("prometheus-operator", argv)
