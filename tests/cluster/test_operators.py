@@ -69,6 +69,7 @@ def test_flags_the_built_operator_does_not_know_are_left_out() -> None:
     kept, dropped = operators.split_known([*args, *planted], known)
     assert kept == [*args, "-kubelet-endpoints=true"]
     assert dropped == ["--flag-of-a-newer-release=1", "--another-one", "value"]
+    assert operators.split_known(planted, set()) == (planted, [])  # no help: keep them all
 
 
 def test_known_flags_reads_go_flag_help() -> None:

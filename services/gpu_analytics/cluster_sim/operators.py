@@ -59,7 +59,9 @@ def split_known(args: list[str], known: set[str]) -> tuple[list[str], list[str]]
     """(kept, dropped): the arguments whose flag the binary knows, and the others. The
     chart's release can be newer than the operator built here (see its go.mod); a flag the
     binary does not know would stop it at start. A value given as its own argument goes
-    with its flag."""
+    with its flag. A binary whose help lists no flags at all is not second-guessed."""
+    if not known:
+        return list(args), []
     kept: list[str] = []
     dropped: list[str] = []
     target = kept
