@@ -5,6 +5,8 @@ the tree uses none of them."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +65,55 @@ def settings(values: dict[str, Any]) -> list[Obj]:
         }
     )
     return objs
+
+
+def chart_archive(charts_dir: Path | None, helmchart: Path) -> Path | None:
+    """The packaged argo-cd chart at the HelmChart's version, where CHARTS_DIR has it."""
+    if charts_dir is None:
+        return None
+    spec = yaml.safe_load(helmchart.read_text())["spec"]
+    archive = charts_dir / f"{spec['chart']}-{spec['version']}.tgz"
+    return archive if archive.is_file() else None
+
+
+def rendered_settings(
+    helm: Path, archive: Path, helmchart: Path, kube_version: str, workdir: Path
+) -> list[Obj]:
+    """argocd-cm, argocd-cmd-params-cm and argocd-rbac-cm as the chart renders them from the
+    HelmChart, as K3s's helm-controller installs it (release: the HelmChart's name, namespace:
+    its targetNamespace): our values over the chart's defaults, such as its
+    ignoreResourceUpdates rules, which `settings` cannot know. argocd-secret as `settings`."""
+    doc = yaml.safe_load(helmchart.read_text())
+    spec = doc["spec"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    values = workdir / "argo-cd-values.yaml"
+    values.write_text(spec.get("valuesContent") or "")
+    home = workdir / "helm"  # no user helm repositories or plugins
+    proc = subprocess.run(
+        [str(helm), "template", doc["metadata"]["name"], str(archive),
+         "--namespace", spec["targetNamespace"], "--values", str(values),
+         "--kube-version", kube_version],
+        capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "HELM_CACHE_HOME": str(home / "cache"),
+             "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")},
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise RuntimeError(f"helm template {archive.name}: {proc.stderr.strip()}")
+    wanted = set(CHART_CONFIGMAPS.values())
+    found: dict[str, Obj] = {}
+    # Only the ConfigMaps are parsed: the chart's CRDs are not this module's business.
+    for text in proc.stdout.split("\n---"):
+        if "kind: ConfigMap" not in text:
+            continue
+        obj = yaml.safe_load(text)
+        name = (obj or {}).get("metadata", {}).get("name")
+        if obj.get("kind") == "ConfigMap" and name in wanted:
+            obj["metadata"]["namespace"] = NAMESPACE
+            found[name] = obj
+    if missing := wanted - set(found):
+        raise RuntimeError(f"{archive.name} renders no {', '.join(sorted(missing))}")
+    secret = [o for o in settings({}) if o["kind"] == "Secret"]
+    return [found[name] for name in CHART_CONFIGMAPS.values()] + secret
 
 
 def env(kubeconfig: Path, redis: str, home: Path, path: str, tmp: Path) -> dict[str, str]:

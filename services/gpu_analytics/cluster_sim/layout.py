@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,15 @@ def tool(name: str) -> Path:
 
 def missing_tools() -> list[str]:
     return [name for name in TOOLS if not (tools_dir() / "bin" / name).exists()]
+
+
+def kubernetes_version() -> str:
+    """The simulation's Kubernetes release (vX.Y.Z), as its kube-apiserver reports it."""
+    out = subprocess.run(
+        [str(tool("kube-apiserver")), "--version"], capture_output=True, text=True, check=True,
+        timeout=30,
+    ).stdout  # fmt: skip
+    return out.split()[-1]
 
 
 def ui_server() -> Path:

@@ -48,6 +48,7 @@ from gpu_analytics.cluster_sim.layout import (
     SERVICE_CIDR,
     Layout,
     SimState,
+    kubernetes_version,
     tool,
     ui_server,
 )
@@ -286,7 +287,22 @@ class Supervisor:
         self.apply([
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": argocd.NAMESPACE}},
         ])  # fmt: skip
-        self.apply(argocd.settings(values))
+        archive = argocd.chart_archive(self.charts_dir, helmchart)
+        if archive is not None:
+            self.apply(argocd.rendered_settings(
+                tool("helm"), archive, helmchart, kubernetes_version(),
+                layout.root / "argo-cd-chart",
+            ))  # fmt: skip
+            log.info(
+                "Argo CD settings as %s renders them with the HelmChart's values", archive.name
+            )
+        else:
+            self.apply(argocd.settings(values))
+            log.warning(
+                "Argo CD settings from the HelmChart's values only (%s): the chart's defaults, "
+                "such as its ignoreResourceUpdates rules, are missing",
+                "no CHARTS_DIR" if self.charts_dir is None else "its chart is not in CHARTS_DIR",
+            )
         wrapper = layout.bin / "git-verify-wrapper.sh"
         wrapper.write_text(argocd.GIT_VERIFY_WRAPPER)
         wrapper.chmod(0o755)
