@@ -30,8 +30,11 @@ def promote(root: Path, *args: str, kustomize: bool = False) -> subprocess.Compl
     )
 
 
-def snapshot(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): p.read_text() for p in sorted(root.rglob("*")) if p.is_file()}
+def snapshot(root: Path) -> dict[str, bytes]:
+    """Every file's bytes (clusters/ holds images too)."""
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def image_tags(kustomization: Path) -> dict[str, str]:
@@ -65,7 +68,7 @@ def test_sets_both_tags_and_changes_nothing_else(tree: Path, cluster: str) -> No
     assert set(image_tags(tree / name)) == OURS
     assert set(image_tags(tree / name).values()) == {TAG}
     # Line by line: only the two newTag lines differ, each now the quoted tag.
-    old, new = before[name].splitlines(), after[name].splitlines()
+    old, new = before[name].decode().splitlines(), after[name].decode().splitlines()
     assert len(old) == len(new)
     changed = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
     assert len(changed) == 2
