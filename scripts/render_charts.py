@@ -44,6 +44,7 @@ from urllib import error, request
 import yaml
 
 import gen_k8s_schemas
+from gpu_analytics.manifests import load_manifests
 
 Resource = dict[str, Any]
 KeyPath = tuple[str, ...]
@@ -68,24 +69,6 @@ K3S_API_VERSIONS = (
 APP_HELM_KEYS = {"releaseName", "valueFiles", "values", "valuesObject"}
 HELMCHART_UNSUPPORTED = {"set", "valuesSecrets", "chartContent"}
 TEST_HOOKS = {"test", "test-success", "test-failure"}
-
-
-class ManifestLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, reading manifests as Kubernetes (Go YAML) does: a plain ``=``
-    is the string "=". PyYAML resolves it to the YAML 1.1 ``value`` tag and then has no
-    constructor for it; prometheus-operator-crds has such enums (relabel ``action``)."""
-
-
-def _plain_string(loader: yaml.SafeLoader, node: yaml.Node) -> str:
-    return str(loader.construct_scalar(node))  # type: ignore[arg-type]
-
-
-ManifestLoader.add_constructor("tag:yaml.org,2002:value", _plain_string)
-
-
-def load_manifests(text: str) -> list[Resource]:
-    """The mapping documents of a multi-document manifest stream (helm or kustomize output)."""
-    return [d for d in yaml.load_all(text, Loader=ManifestLoader) if isinstance(d, dict)]
 
 
 GRAFANA_SIDECAR_PROBES = (

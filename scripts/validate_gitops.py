@@ -50,6 +50,7 @@ from typing import Any
 import yaml
 
 import render_charts
+from gpu_analytics.manifests import load_manifests
 from render_charts import dig  # one definition for both scripts
 
 Resource = dict[str, Any]
@@ -230,7 +231,7 @@ class Renderer:
                 msg = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else "failed"
                 self.report.findings.append(Finding("build", rel, msg))
             else:
-                result = render_charts.load_manifests(proc.stdout)
+                result = load_manifests(proc.stdout)
         self._cache[rel] = result
         return result
 

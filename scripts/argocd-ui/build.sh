@@ -46,18 +46,15 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 VERSION=$(awk '$1 == "github.com/argoproj/argo-cd/v3" {print $2; exit}' "$WRAPPER/go.mod")
 TOOLCHAIN=$(awk '$1 == "toolchain" {print $2; exit}' "$WRAPPER/go.mod")
 [ -n "$VERSION" ] && [ -n "$TOOLCHAIN" ] || die "cannot read the Argo CD version and toolchain from $WRAPPER/go.mod"
-module_dir=$(env -C "$WRAPPER" GOTOOLCHAIN="$TOOLCHAIN" GOFLAGS=-mod=readonly \
-  go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
-[ -f "$module_dir/ui/package.json" ] || die "no ui/package.json in $module_dir"
-
-stamp=$( {
-  echo "$VERSION"
-  cat "$WRAPPER/go.mod" "$WRAPPER/go.sum" "$ROOT"/scripts/argocd-ui/{build,use-tarball}.sh
-} | sha256sum | cut -c1-16)
+stamp=$(cat "$WRAPPER/go.mod" "$WRAPPER/go.sum" "$ROOT"/scripts/argocd-ui/{build,use-tarball}.sh |
+  sha256sum | cut -c1-16)
 if [ -x "$OUT/bin/argocd-server" ] && [ "$(cat "$OUT/.stamp" 2>/dev/null)" = "$stamp" ]; then
   say "Argo CD $VERSION with its UI is already built: $OUT/bin/argocd-server"
   exit 0
 fi
+module_dir=$(env -C "$WRAPPER" GOTOOLCHAIN="$TOOLCHAIN" GOFLAGS=-mod=readonly \
+  go list -m -f '{{.Dir}}' github.com/argoproj/argo-cd/v3)
+[ -f "$module_dir/ui/package.json" ] || die "no ui/package.json in $module_dir"
 t_all=$(date +%s)
 mkdir -p "$WORK"
 

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from gpu_analytics.manifests import load_manifests
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
@@ -217,7 +219,7 @@ def test_a_plain_equals_sign_is_the_string_as_kubernetes_reads_it() -> None:
     text = "kind: CustomResourceDefinition\nspec:\n  enum:\n    - replace\n    - =\n---\n"
     with pytest.raises(yaml.constructor.ConstructorError):
         list(yaml.safe_load_all(text))
-    assert render_charts.load_manifests(text) == [
+    assert load_manifests(text) == [
         {"kind": "CustomResourceDefinition", "spec": {"enum": ["replace", "="]}}
     ]
 

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from gpu_analytics.cluster_sim.kube import Obj
+from gpu_analytics.manifests import load_manifests
 
 NAMESPACE = "argocd"
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}  # Argo CD only watches labelled settings
@@ -100,16 +101,13 @@ def rendered_settings(
     if proc.returncode != 0:
         raise RuntimeError(f"helm template {archive.name}: {proc.stderr.strip()}")
     wanted = set(CHART_CONFIGMAPS.values())
-    found: dict[str, Obj] = {}
-    # Only the ConfigMaps are parsed: the chart's CRDs are not this module's business.
-    for text in proc.stdout.split("\n---"):
-        if "kind: ConfigMap" not in text:
-            continue
-        obj = yaml.safe_load(text)
-        name = (obj or {}).get("metadata", {}).get("name")
-        if obj.get("kind") == "ConfigMap" and name in wanted:
-            obj["metadata"]["namespace"] = NAMESPACE
-            found[name] = obj
+    found = {
+        obj["metadata"]["name"]: obj
+        for obj in load_manifests(proc.stdout)
+        if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in wanted
+    }
+    for obj in found.values():
+        obj["metadata"]["namespace"] = NAMESPACE
     if missing := wanted - set(found):
         raise RuntimeError(f"{archive.name} renders no {', '.join(sorted(missing))}")
     secret = [o for o in settings({}) if o["kind"] == "Secret"]
