@@ -103,20 +103,23 @@ go_build() { # log command...: run a Go build in the background, print minutes m
   done
   wait "$pid" || { cat "$log" >&2; die "build failed (log: $log)"; }
 }
-wrapper_stamp() { cat "scripts/gotools/$1/go.mod" "scripts/gotools/$1/go.sum" | sha256sum | cut -c1-16; }
+wrapper_stamp() { # dir [tags]: go.mod, go.sum and the build tags, if any, decide a rebuild
+  { cat "scripts/gotools/$1/go.mod" "scripts/gotools/$1/go.sum"; if [ -n "${2:-}" ]; then echo "tags=$2"; fi; } \
+    | sha256sum | cut -c1-16
+}
 wrapper_version() { awk -v m="$2" '$1 == m {print $2; exit}' "scripts/gotools/$1/go.mod"; }
 
 # Each wrapper module lists its binaries as `tool` lines; `go install tool` builds them all in
 # one go (shared packages compile once). -mod=readonly: go.sum pins every module's hash.
-go_wrapper() { # dir label ldflags [env assignments for the build]
-  local dir=$1 label=$2 ldflags=$3 stamp
-  shift 3
-  stamp=$(wrapper_stamp "$dir")
+go_wrapper() { # dir label ldflags tags [env assignments for the build]
+  local dir=$1 label=$2 ldflags=$3 tags=$4 stamp
+  shift 4
+  stamp=$(wrapper_stamp "$dir" "$tags")
   begin "$label"
   if stamp_ok "$BIN/.$dir.version" "$stamp"; then done_ "already installed"; return; fi
   go_build "$ROOT/.cache/setup-$dir.log" \
     env -C "scripts/gotools/$dir" GOBIN="$BIN" GOFLAGS=-mod=readonly CGO_ENABLED=0 "$@" \
-    go install -ldflags="$ldflags" tool
+    go install -tags="$tags" -ldflags="$ldflags" tool
   echo "$stamp" >"$BIN/.$dir.version"
   done_
 }
@@ -152,11 +155,15 @@ PROMETHEUS_VERSION=$((${prom_minor%%.*} / 100)).$((${prom_minor%%.*} % 100)).${p
 prom_pkg=github.com/prometheus/common/version
 prom_ldflags="-X $prom_pkg.Version=$PROMETHEUS_VERSION -X $prom_pkg.Revision=module-$PROMETHEUS_MODULE_VERSION"
 prom_ldflags="$prom_ldflags -X $prom_pkg.Branch=HEAD -X $prom_pkg.BuildUser=scripts/setup.sh -X $prom_pkg.BuildDate=unknown"
+# Only the service discoveries local runs use (static, file, http): Prometheus's own build tag
+# drops the cloud and Kubernetes ones, whose SDKs are most of its compile time.
+PROMETHEUS_TAGS=remove_all_sd
 # Earlier setups linked both names into Debian's prometheus package, unpacked in .tools/prometheus.
 if [ -d "$TOOLS/prometheus" ]; then rm -rf "$TOOLS/prometheus" "$BIN/prometheus" "$BIN/promtool"; fi
-go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~8 min cold)" "$prom_ldflags"
+go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~4 min cold)" "$prom_ldflags" \
+  "$PROMETHEUS_TAGS"
 SLOTH_VERSION=$(wrapper_version sloth github.com/slok/sloth)
-go_wrapper sloth "Sloth $SLOTH_VERSION (~3 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION"
+go_wrapper sloth "Sloth $SLOTH_VERSION (~3 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" ""
 
 # ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
 begin "Kubernetes JSON schemas (kubernetes-validate)"
@@ -172,13 +179,13 @@ k8s_minor=${k8s_minor%%.*}
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags="$k8s_ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
-go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~10 min cold)" "$k8s_ldflags"
-go_wrapper etcd "etcd $(wrapper_version etcd go.etcd.io/etcd/server/v3)" ""
+go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~10 min cold)" "$k8s_ldflags" ""
+go_wrapper etcd "etcd $(wrapper_version etcd go.etcd.io/etcd/server/v3)" "" ""
 ln -sf "$BIN/server" "$BIN/etcd" # the etcd main package is go.etcd.io/etcd/server/v3
 ARGOCD_VERSION=$(wrapper_version argocd github.com/argoproj/argo-cd/v3)
 ARGOCD_GOTOOLCHAIN=$(awk '$1 == "toolchain" {print $2; exit}' scripts/gotools/argocd/go.mod)
 argocd_ldflags=$(scripts/gotools/argocd/ldflags.sh "$ARGOCD_VERSION")
-go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~8 min cold)" "$argocd_ldflags" \
+go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~8 min cold)" "$argocd_ldflags" "" \
   GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN"
 # One binary, named for each component as Argo CD's image does.
 ln -sf "$BIN/cmd" "$BIN/argocd"
@@ -196,7 +203,7 @@ fi
 # The simulation runs kube-prometheus-stack's operator itself when it serves the charts.
 OPERATOR_VERSION=$(wrapper_version prometheus-operator github.com/prometheus-operator/prometheus-operator)
 go_wrapper prometheus-operator "Prometheus Operator $OPERATOR_VERSION (~3 min cold)" \
-  "-X github.com/prometheus/common/version.Version=${OPERATOR_VERSION#v}"
+  "-X github.com/prometheus/common/version.Version=${OPERATOR_VERSION#v}" ""
 ln -sf "$BIN/operator" "$BIN/prometheus-operator" # the main package is cmd/operator
 go_tool kwok sigs.k8s.io/kwok/cmd/kwok $KWOK_VERSION
 # kwok's own default stages (what kwokctl loads): nodes turn Ready and keep a lease, pods
