@@ -31,7 +31,7 @@ REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
 # Prometheus, Sloth, Kubernetes, etcd, Argo CD and the Prometheus Operator are pinned by the
 # wrapper modules in scripts/gotools/*/go.mod (with go.sum): Prometheus at the cluster's image
 # tag (values.yaml of kube-prometheus-stack), Kubernetes at the K3s release's version, Argo CD
-# at the bootstrap chart's, the operator at the newest release that builds (see its go.mod).
+# at the bootstrap chart's, the operator at the release of the prometheus-operator-crds chart.
 # Argo CD 3.6 needs Go 1.27: the toolchain line of its wrapper's go.mod, which the go command
 # fetches from the module proxy when GOTOOLCHAIN names it.
 
@@ -179,7 +179,7 @@ k8s_minor=${k8s_minor%%.*}
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags="$k8s_ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
-go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~10 min cold)" "$k8s_ldflags" ""
+go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~8 min cold)" "$k8s_ldflags" ""
 go_wrapper etcd "etcd $(wrapper_version etcd go.etcd.io/etcd/server/v3)" "" ""
 ln -sf "$BIN/server" "$BIN/etcd" # the etcd main package is go.etcd.io/etcd/server/v3
 ARGOCD_VERSION=$(wrapper_version argocd github.com/argoproj/argo-cd/v3)

@@ -4,6 +4,7 @@ Argo CD release of the bootstrap chart, etcd 3.6."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tarfile
@@ -67,21 +68,51 @@ def test_etcd_is_3_6() -> None:
     assert required("etcd", "go.etcd.io/etcd/server/v3").startswith("v3.6.")
 
 
+def chart_app_version(name: str, version: str) -> str:
+    """appVersion of the packaged chart in CHARTS_DIR; skips the test where it is not there."""
+    tgz = Path(os.environ.get("CHARTS_DIR") or "/nonexistent") / f"{name}-{version}.tgz"
+    if not tgz.is_file():
+        pytest.skip(f"{name} chart {version} not in CHARTS_DIR: appVersion not checked")
+    with tarfile.open(tgz) as tar:
+        member = tar.extractfile(f"{name}/Chart.yaml")
+        assert member is not None
+        return str(yaml.safe_load(member.read())["appVersion"])
+
+
+def app_pin(path: str) -> str:
+    """The chart version an Application of apps/ pins."""
+    spec = yaml.safe_load((REPO / "apps" / path).read_text())["spec"]
+    sources = spec.get("sources") or [spec["source"]]
+    return next(str(s["targetRevision"]) for s in sources if "chart" in s)
+
+
 def test_argocd_is_the_bootstrap_charts_app_version() -> None:
     """Where the pinned argo-cd chart is at hand (CHARTS_DIR), its appVersion is the Argo CD
     the simulation builds."""
-    import os
-
     chart = yaml.safe_load((REPO / "bootstrap" / "argo-cd" / "helmchart.yaml").read_text())["spec"]
-    charts_dir = os.environ.get("CHARTS_DIR")
-    tgz = Path(charts_dir or "/nonexistent") / f"argo-cd-{chart['version']}.tgz"
-    if not tgz.is_file():
-        pytest.skip(f"argo-cd chart {chart['version']} not in CHARTS_DIR: appVersion not checked")
-    with tarfile.open(tgz) as tar:
-        member = tar.extractfile("argo-cd/Chart.yaml")
-        assert member is not None
-        app_version = yaml.safe_load(member.read())["appVersion"]
+    app_version = chart_app_version("argo-cd", chart["version"])
     assert app_version == required("argocd", "github.com/argoproj/argo-cd/v3")
+
+
+def test_prometheus_operator_is_the_crds_charts_release() -> None:
+    """The operator the simulation runs is the release whose CRDs the cluster gets."""
+    crds = chart_app_version(
+        "prometheus-operator-crds", app_pin("observability/prometheus-operator-crds.yaml")
+    )
+    module = "github.com/prometheus-operator/prometheus-operator"
+    assert crds == required("prometheus-operator", module)
+
+
+def test_kube_prometheus_stack_operator_reads_the_pinned_crds() -> None:
+    """kube-prometheus-stack leaves its CRDs to prometheus-operator-crds (crds.enabled: false):
+    the operator it ships must be of the same minor release as those CRDs."""
+    crds = chart_app_version(
+        "prometheus-operator-crds", app_pin("observability/prometheus-operator-crds.yaml")
+    )
+    stack = chart_app_version(
+        "kube-prometheus-stack", app_pin("observability/kube-prometheus-stack.yaml")
+    )
+    assert stack.split(".")[:2] == crds.split(".")[:2], (stack, crds)
 
 
 def test_k3d_runs_the_k3s_release() -> None:
