@@ -3,7 +3,10 @@ Argo CD's events on them, check that no Application was created before every App
 of the earlier waves had finished its first sync and turned Healthy.
 
 Argo CD records `Sync operation to <revision> succeeded` (reason OperationCompleted) and
-`Updated health status: A -> B` (reason ResourceUpdated) on each Application.
+`Updated health status: A -> B` (reason ResourceUpdated) on each Application. Event times have
+whole seconds, and a health check can flap twice within one (`Healthy -> Degraded`, `Degraded
+-> Healthy`): the order within a second comes from the event's name, which Argo CD writes as
+`<application>.<creation time in Unix nanoseconds, hex>` (util/argo/audit_logger.go).
 """
 
 from __future__ import annotations
@@ -39,16 +42,24 @@ class AppTimes:
     ready: datetime | None  # first sync succeeded and Healthy since; None: never
 
 
+def _nanoseconds(event: Obj, app: str) -> int:
+    """The creation time Argo CD writes into the event's name; 0 for other names."""
+    suffix = str((event.get("metadata") or {}).get("name", "")).removeprefix(f"{app}.")
+    return int(suffix, 16) if re.fullmatch(r"[0-9a-f]{1,16}", suffix) else 0
+
+
 def app_times(apps: list[Obj], events: list[Obj]) -> list[AppTimes]:
-    by_app: dict[str, list[tuple[datetime, str, str]]] = {}
-    for ev in events:
+    by_app: dict[str, list[tuple[datetime, int, int, str, str]]] = {}
+    for index, ev in enumerate(events):
         obj = ev.get("involvedObject") or {}
         when = _event_time(ev)
         if obj.get("kind") != "Application" or when is None:
             continue
-        by_app.setdefault(str(obj.get("name")), []).append(
-            (when, str(ev.get("reason", "")), str(ev.get("message", "")))
-        )
+        name = str(obj.get("name"))
+        by_app.setdefault(name, []).append((
+            when, _nanoseconds(ev, name), index,
+            str(ev.get("reason", "")), str(ev.get("message", "")),
+        ))  # fmt: skip
     result = []
     for app in apps:
         meta = app.get("metadata") or {}
@@ -59,7 +70,7 @@ def app_times(apps: list[Obj], events: list[Obj]) -> list[AppTimes]:
         synced: datetime | None = None
         healthy = False
         ready: datetime | None = None
-        for when, reason, message in sorted(by_app.get(name, [])):
+        for when, _, _, reason, message in sorted(by_app.get(name, [])):
             if reason == "OperationCompleted" and message.endswith("succeeded"):
                 synced = synced or when
             if m := _HEALTH.match(message):
