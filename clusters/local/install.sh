@@ -17,13 +17,14 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-pick() { # tool: .tools/bin/<tool> when make setup installed it, else the one on PATH
-  if [ -x "$root/.tools/bin/$1" ]; then echo "$root/.tools/bin/$1"; else command -v "$1" || echo "$1"; fi
+pick() { # tool [folder]: <folder>/<tool> where make setup installed it, else the one on PATH
+  local dir=$root/${2:-.tools/bin}
+  if [ -x "$dir/$1" ]; then echo "$dir/$1"; else command -v "$1" || echo "$1"; fi
 }
 KUBECTL=${KUBECTL:-$(pick kubectl)}
 ARGOCD=${ARGOCD:-$(pick argocd)}
 KUSTOMIZE=${KUSTOMIZE:-$(pick kustomize)}
-GPU_ANALYTICS=${GPU_ANALYTICS:-$root/.venv/bin/gpu-analytics}
+GPU_ANALYTICS=${GPU_ANALYTICS:-$(pick gpu-analytics .venv/bin)}
 export ARGOCD_OPTS=${ARGOCD_OPTS:---core}
 timeout=${INSTALL_TIMEOUT:-1200}
 

@@ -182,7 +182,11 @@ def up(
         f"Argo CD syncs {GIT_URL} branch {BRANCH} ({sim.commit[:12]}); "
         f"checkout: {sim.layout.checkout}"
     )
-    _progress(f"install the tree: (cd {sim.layout.checkout} && clusters/local/install.sh)")
+    # The checkout has no .tools or .venv of its own: install.sh takes this clone's from PATH.
+    path = f"{tools_dir() / 'bin'}:{Path(sys.executable).parent}:$PATH"
+    _progress(
+        f"install the tree: (cd {sim.layout.checkout} && PATH={path} clusters/local/install.sh)"
+    )
     if ui:
         _progress(f"Argo CD UI: http://127.0.0.1:{sim.state.argocd_port}/applications (no login)")
     _progress(f"logs: {sim.layout.logs}; stop: gpu-analytics cluster-sim down")
