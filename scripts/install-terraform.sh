@@ -46,6 +46,6 @@ sed -i -E \
 
 mkdir -p "${DEST_DIR}"
 dest_abs="$(cd "${DEST_DIR}" && pwd)"
-(cd "${work}" && GOFLAGS=-mod=mod go build -p 1 -trimpath \
+(cd "${work}" && GOFLAGS=-mod=mod go build -trimpath \
   -ldflags "-s -w -X github.com/hashicorp/terraform/version.dev=no" -o "${dest_abs}/terraform" .)
 first_line "${BIN}" version
