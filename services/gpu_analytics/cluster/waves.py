@@ -49,16 +49,15 @@ def _nanoseconds(event: Obj, app: str) -> int:
 
 
 def app_times(apps: list[Obj], events: list[Obj]) -> list[AppTimes]:
-    by_app: dict[str, list[tuple[datetime, int, int, str, str]]] = {}
-    for index, ev in enumerate(events):
+    by_app: dict[str, list[tuple[datetime, int, str, str]]] = {}
+    for ev in events:
         obj = ev.get("involvedObject") or {}
         when = _event_time(ev)
         if obj.get("kind") != "Application" or when is None:
             continue
         name = str(obj.get("name"))
         by_app.setdefault(name, []).append((
-            when, _nanoseconds(ev, name), index,
-            str(ev.get("reason", "")), str(ev.get("message", "")),
+            when, _nanoseconds(ev, name), str(ev.get("reason", "")), str(ev.get("message", "")),
         ))  # fmt: skip
     result = []
     for app in apps:
@@ -70,7 +69,9 @@ def app_times(apps: list[Obj], events: list[Obj]) -> list[AppTimes]:
         synced: datetime | None = None
         healthy = False
         ready: datetime | None = None
-        for when, _, _, reason, message in sorted(by_app.get(name, [])):
+        # Stable: events of the same time keep the order they were listed in.
+        history = sorted(by_app.get(name, []), key=lambda e: (e[0], e[1]))
+        for when, _, reason, message in history:
             if reason == "OperationCompleted" and message.endswith("succeeded"):
                 synced = synced or when
             if m := _HEALTH.match(message):

@@ -20,6 +20,7 @@ from gpu_analytics.cluster_sim.layout import (
     Layout,
     SimState,
     default_state_dir,
+    install_path,
     missing_tools,
     ui_server,
 )
@@ -182,10 +183,9 @@ def up(
         f"Argo CD syncs {GIT_URL} branch {BRANCH} ({sim.commit[:12]}); "
         f"checkout: {sim.layout.checkout}"
     )
-    # The checkout has no .tools or .venv of its own: install.sh takes this clone's from PATH.
-    path = f"{tools_dir() / 'bin'}:{Path(sys.executable).parent}:$PATH"
     _progress(
-        f"install the tree: (cd {sim.layout.checkout} && PATH={path} clusters/local/install.sh)"
+        f"install the tree: (cd {sim.layout.checkout} && "
+        f"PATH={install_path()}:$PATH clusters/local/install.sh)"
     )
     if ui:
         _progress(f"Argo CD UI: http://127.0.0.1:{sim.state.argocd_port}/applications (no login)")

@@ -54,6 +54,12 @@ def missing_tools() -> list[str]:
     return [name for name in TOOLS if not (tools_dir() / "bin" / name).exists()]
 
 
+def install_path() -> str:
+    """This clone's tool folders, for PATH: the served checkout has no .tools or .venv of its
+    own, and clusters/local/install.sh takes what it lacks from PATH."""
+    return f"{tools_dir() / 'bin'}:{repo_root() / '.venv' / 'bin'}"
+
+
 def kubernetes_version() -> str:
     """The simulation's Kubernetes release (vX.Y.Z), as its kube-apiserver reports it."""
     out = subprocess.run(

@@ -13,6 +13,7 @@ from typing import Any
 
 from gpu_analytics.cluster_sim import cli as sim_cli
 from gpu_analytics.cluster_sim import netns
+from gpu_analytics.cluster_sim.layout import install_path
 from gpu_analytics.stack.paths import repo_root
 
 REPO = repo_root()
@@ -33,7 +34,7 @@ class RunningSim:
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
         env.update(self.sim.env())
-        env["PATH"] = f"{TOOLS_BIN}:{REPO / '.venv' / 'bin'}:{env.get('PATH', '')}"
+        env["PATH"] = f"{install_path()}:{env.get('PATH', '')}"
         env["ARGOCD"] = str(TOOLS_BIN / "argocd")
         env["KUBECTL"] = str(TOOLS_BIN / "kubectl")
         env["GPU_ANALYTICS"] = str(REPO / ".venv" / "bin" / "gpu-analytics")
