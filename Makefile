@@ -44,7 +44,7 @@ validate: ## offline GitOps validation (kustomize, kubeconform, policy checks, c
 pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire stack
 	@$(VENV)/pytest
 
-reliability: ## the outage scenarios (kill, SIGTERM, broker or database down, rebalance, dead letters) as a table
+reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or frozen, rebalance, dead letters) as a table
 	@rm -f .cache/reliability.jsonl && mkdir -p .cache
 	@RELIABILITY_REPORT=$(CURDIR)/.cache/reliability.jsonl $(VENV)/pytest -q -p no:cacheprovider \
 	  services/tests/processor/test_reliability.py services/tests/processor/test_dead_letters.py \

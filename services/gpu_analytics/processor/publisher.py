@@ -43,6 +43,7 @@ class Publisher:
         self._producer = self._new_producer()
         self._renewing = asyncio.Lock()
         self._broken: BaseException | None = None  # a fatal error seen on the current producer
+        self._renewal: asyncio.Task[None] | None = None  # a replacement being started
         self.started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -60,17 +61,29 @@ class Publisher:
         self.started = True
 
     async def stop(self) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._renewal
         if self.started:
             await self._producer.stop()
             self.started = False
 
-    async def reachable(self) -> bool:
-        """A metadata round trip to the cluster (readiness); replaces a producer that died."""
+    async def reachable(self, timeout: float) -> bool:
+        """A metadata round trip to the cluster within `timeout` seconds (readiness): a broker
+        that is partitioned away (connections open, no answers) reads as unreachable at once,
+        not after the client's request timeout. A producer that died is replaced in the
+        background; until the new one runs the answer is no."""
         if not self.started:
             return False
+        if self._unusable() is not None:
+            if self._renewal is None or self._renewal.done():
+                self._renewal = asyncio.create_task(self._renew_if_unusable(), name="renew")
+                self._renewal.add_done_callback(_log_renewal_failure)
+            return False
         try:
-            await self._renew_if_unusable()
-            return bool(await self._producer.client.fetch_all_metadata())
+            async with asyncio.timeout(timeout):
+                return bool(await self._producer.client.fetch_all_metadata())
         except Exception:  # noqa: BLE001 - any failure means "not reachable now"
             return False
 
@@ -155,6 +168,14 @@ class Publisher:
         """Queue one record for the dead-letter topic; the caller awaits the returned future
         before committing the source offset."""
         return await self._producer.send(topic, value, key=key, headers=headers)  # type: ignore[no-any-return]
+
+
+def _log_renewal_failure(task: asyncio.Task[None]) -> None:
+    """Done callback of a background renewal: Kafka still away is retried on the next
+    readiness check (the old producer is kept meanwhile)."""
+    error = None if task.cancelled() else task.exception()
+    if error is not None:
+        log.warning("cannot start a new Kafka producer yet", extra={"error": repr(error)})
 
 
 def _sender_failure(producer: Any) -> BaseException | None:

@@ -21,6 +21,9 @@ from gpu_analytics.processor.storage import init_storage
 log = logging.getLogger(__name__)
 
 READINESS_INTERVAL_S = 2.0
+# Each dependency's check answers within this, so readiness is never older than both added:
+# a server that stops answering without closing its connections is not waited out.
+CHECK_TIMEOUT_S = 2.0
 
 
 class Runtime:
@@ -107,15 +110,17 @@ class Runtime:
 
     async def _readiness(self) -> None:
         while True:
-            self.ready["mongodb"] = await self._mongo_ok()
-            self.ready["kafka"] = await self.publisher.reachable()
+            mongodb, kafka = await asyncio.gather(
+                self._mongo_ok(), self.publisher.reachable(CHECK_TIMEOUT_S)
+            )
+            self.ready.update(mongodb=mongodb, kafka=kafka)
             for dependency, up in self.ready.items():
                 metrics.DEPENDENCY_UP.labels(dependency).set(1 if up else 0)
             await asyncio.sleep(READINESS_INTERVAL_S)
 
     async def _mongo_ok(self) -> bool:
         try:
-            await asyncio.wait_for(self.mongo.admin.command("ping"), timeout=2)
+            await asyncio.wait_for(self.mongo.admin.command("ping"), timeout=CHECK_TIMEOUT_S)
             return True
         except (PyMongoError, TimeoutError):
             return False

@@ -119,6 +119,17 @@ class Pipeline:
         await processor.wait_ready()
         return processor
 
+    def diagnosis(self, lines: int = 15) -> str:
+        """For a failed assertion: each processor's state and its last warnings and errors."""
+        parts = []
+        for processor in self.processors:
+            rc = processor.proc.poll() if processor.proc else None
+            state = "running" if processor.proc and rc is None else f"exited {rc}"
+            log = processor.log.read_text() if processor.log.exists() else ""
+            noisy = [line for line in log.splitlines() if '"level": "INFO"' not in line]
+            parts.append(f"{processor.log.name} ({state}):\n" + "\n".join(noisy[-lines:]))
+        return "\n".join(parts)
+
     async def stored(self, collection: str = "gpu_metrics") -> list[dict[str, Any]]:
         client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.stack.mongodb_uri)
         try:

@@ -70,6 +70,12 @@ class ProcessRef:
         except psutil.NoSuchProcess:
             return False
 
+    def send(self, sig: signal.Signals) -> None:
+        """Send `sig`; a process that is gone (or a recycled pid) is an error, not a no-op."""
+        if not self.alive():
+            raise ProcessLookupError(f"process {self.pid} is not running")
+        psutil.Process(self.pid).send_signal(sig)
+
     def stop(self, timeout: float) -> None:
         """SIGTERM, wait up to `timeout` seconds, then SIGKILL."""
         if not self.alive():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -166,6 +167,15 @@ class LocalStack:
         port = self.ports.kafka if name == "kafka" else self.ports.mongo
         if not wait_ports_closed(HOST, [port], timeout=10):
             raise StackError(f"{name} still answers on port {port} after it stopped")
+
+    def freeze_service(self, name: str) -> None:
+        """SIGSTOP one server: its connections stay open and its port accepts, but nothing
+        answers (a network partition or a stalled host as clients see it, not a refusal)."""
+        getattr(self._require_state(), name).send(signal.SIGSTOP)
+
+    def thaw_service(self, name: str) -> None:
+        """SIGCONT a server frozen by freeze_service: it answers again where it stopped."""
+        getattr(self._require_state(), name).send(signal.SIGCONT)
 
     def start_service(self, name: str, *, timeout: float = 90.0) -> None:
         """Start one server again on the same data and ports, and wait until it answers."""

@@ -86,9 +86,9 @@ async def _when_stored(line: Pipeline, count: int) -> None:
         await asyncio.sleep(0.2)
 
 
-def assert_exactly_once(docs: list[dict[str, Any]]) -> None:
+def assert_exactly_once(docs: list[dict[str, Any]], line: Pipeline) -> None:
     hosts = sorted(d["host"] for d in docs)
-    assert len(hosts) == EVENTS, f"{len(hosts)} stored, {EVENTS} sent"
+    assert len(hosts) == EVENTS, f"{len(hosts)} stored, {EVENTS} sent\n{line.diagnosis()}"
     assert hosts == sorted(f"seq-{i}" for i in range(EVENTS))
 
 
@@ -126,7 +126,7 @@ async def test_processor_killed_mid_stream_then_restarted(line: Pipeline) -> Non
     first.kill()
     await line.start_processor()
     resent = await sending
-    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert_exactly_once(await line.wait_stored(EVENTS), line)
     await report("processor SIGKILL + restart", line, resent)
 
 
@@ -141,7 +141,7 @@ async def test_kafka_broker_down_for_ten_seconds(line: Pipeline) -> None:
     await asyncio.sleep(OUTAGE_S / 2)
     await asyncio.to_thread(line.stack.local.start_service, "kafka")
     resent = await sending
-    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert_exactly_once(await line.wait_stored(EVENTS), line)
     assert await _ready_status(processor) == 200
     await report("Kafka down 10 s", line, resent)
 
@@ -162,8 +162,32 @@ async def test_mongo_down_for_ten_seconds(line: Pipeline) -> None:
     assert await processor.metric("gpu_analytics_events_consumed_total") == consumed_during
     await asyncio.to_thread(line.stack.local.start_service, "mongo")
     resent = await sending
-    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert_exactly_once(await line.wait_stored(EVENTS), line)
     await report("MongoDB down 10 s", line, resent)
+
+
+@pytest.mark.parametrize("server", ["mongo", "kafka"])
+async def test_server_frozen_for_ten_seconds(line: Pipeline, server: str) -> None:
+    """A partition rather than a refusal: the server is SIGSTOPped, so connections stay open
+    and nothing answers (no RST, no refused connect). The processor pauses and is not ready;
+    after SIGCONT it carries on from the batch it held."""
+    assert line.stack.local is not None
+    processor = await line.start_processor()
+    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
+    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
+    line.stack.local.freeze_service(server)
+    try:
+        await asyncio.sleep(OUTAGE_S / 2)
+        assert await _ready_status(processor) == 503
+        stored_during = await processor.metric("gpu_analytics_events_stored_total")
+        await asyncio.sleep(OUTAGE_S / 2)
+        assert await processor.metric("gpu_analytics_events_stored_total") == stored_during
+    finally:
+        line.stack.local.thaw_service(server)
+    resent = await sending
+    assert_exactly_once(await line.wait_stored(EVENTS), line)
+    assert await _ready_status(processor) == 200
+    await report(f"{'MongoDB' if server == 'mongo' else 'Kafka'} frozen 10 s", line, resent)
 
 
 async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
@@ -172,7 +196,7 @@ async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
     await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
     second = await line.start_processor()
     resent = await sending
-    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert_exactly_once(await line.wait_stored(EVENTS), line)
     consumed = [await p.metric("gpu_analytics_events_consumed_total") for p in (first, second)]
     assert all(c > 0 for c in consumed), consumed  # both took part after the rebalance
     await report("second processor joins", line, resent)
@@ -200,6 +224,6 @@ async def test_sigterm_mid_stream_finishes_commits_and_leaves_nothing_to_redeliv
     second = await line.start_processor()
     resent = await sending
     assert resent == 0
-    assert_exactly_once(await line.wait_stored(EVENTS))
+    assert_exactly_once(await line.wait_stored(EVENTS), line)
     assert await second.metric("gpu_analytics_events_duplicate_total") == 0
     await report(f"processor SIGTERM + restart (exit in {took:.1f}s)", line, resent)

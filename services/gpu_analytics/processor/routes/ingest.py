@@ -17,7 +17,7 @@ from gpu_analytics.processor.deps import RuntimeDep
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 # Seconds a client is told to wait after a 503 (Kafka unreachable); readiness is re-checked
-# every 2 s, so by then the answer reflects the broker's state again.
+# every 2 s, each check bounded to 2 s, so by then the answer reflects the broker's state again.
 RETRY_AFTER_S = "5"
 
 

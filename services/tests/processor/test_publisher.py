@@ -1,0 +1,69 @@
+"""The processor's publisher as readiness uses it, on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import orjson
+import pytest
+from aiokafka.errors import OutOfOrderSequenceNumber
+
+from gpu_analytics.events import GPU_METRICS
+from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
+from gpu_analytics.stack.harness import gpu_event
+
+pytestmark = pytest.mark.integration
+
+
+async def test_reachable_answers_within_its_timeout_while_the_broker_is_frozen(
+    own_stack: StackEnv,
+) -> None:
+    """A SIGSTOPped broker keeps its connections open and answers nothing: the check must
+    say no within its timeout (aiokafka's own request timeout is 15 s), and yes once it
+    answers again."""
+    assert own_stack.local is not None
+    publisher = Publisher(own_stack.bootstrap_servers)
+    await publisher.start()
+    try:
+        assert await publisher.reachable(2.0)
+        own_stack.local.freeze_service("kafka")
+        try:
+            started = time.monotonic()
+            assert not await publisher.reachable(1.0)
+            took = time.monotonic() - started
+        finally:
+            own_stack.local.thaw_service("kafka")
+        assert took < 1.5, f"the check took {took:.1f}s"
+        assert await publisher.reachable(5.0)
+    finally:
+        await publisher.stop()
+
+
+async def test_an_unusable_producer_is_replaced_in_the_background(
+    stack: StackEnv, new_topic: TopicFactory
+) -> None:
+    """After a fatal error of the idempotent producer (what a long outage leaves behind,
+    aio-libs/aiokafka#1017) readiness says no at once, without waiting for the replacement,
+    which then starts on its own; the next check says yes and publishing works again."""
+    topic = await new_topic("pub.")
+    publisher = Publisher(stack.bootstrap_servers)
+    await publisher.start()
+    try:
+        old = publisher._producer
+        # The error as aiokafka reports it on a publish; planted here because a broker that
+        # really loses the producer's sequence state takes a long outage to produce.
+        publisher._broken = OutOfOrderSequenceNumber()
+        started = time.monotonic()
+        assert not await publisher.reachable(2.0)
+        assert time.monotonic() - started < 0.5
+        deadline = time.monotonic() + 20
+        while not await publisher.reachable(2.0):
+            assert time.monotonic() < deadline, "no new producer within 20 s"
+            await asyncio.sleep(0.2)
+        assert publisher._producer is not old
+        event = GPU_METRICS.from_json(orjson.dumps(gpu_event(1)))
+        await publisher.publish(topic, [event], timeout=10)
+    finally:
+        await publisher.stop()
