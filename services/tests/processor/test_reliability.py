@@ -130,64 +130,43 @@ async def test_processor_killed_mid_stream_then_restarted(line: Pipeline) -> Non
     await report("processor SIGKILL + restart", line, resent)
 
 
-async def test_kafka_broker_down_for_ten_seconds(line: Pipeline) -> None:
-    assert line.stack.local is not None
+# Down: the server is stopped, so connections are refused. Frozen: it is SIGSTOPped, so
+# connections stay open and nothing answers (no RST, no refused connect), as in a partition.
+OUTAGES = {
+    "down": ("stop_service", "start_service"),
+    "frozen": ("freeze_service", "thaw_service"),
+}
+SERVER_NAMES = {"kafka": "Kafka", "mongo": "MongoDB"}
+
+
+@pytest.mark.parametrize(
+    ("server", "outage"),
+    [("kafka", "down"), ("mongo", "down"), ("mongo", "frozen"), ("kafka", "frozen")],
+)
+async def test_server_out_for_ten_seconds(line: Pipeline, server: str, outage: str) -> None:
+    """The processor pauses and is not ready: it holds its batch (the insert or the commit is
+    retried) and reads nothing further. Once the server is back it carries on from there."""
+    local = line.stack.local
+    assert local is not None
+    begin, end = (getattr(local, name) for name in OUTAGES[outage])
     processor = await line.start_processor()
     sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
     await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
-    await asyncio.to_thread(line.stack.local.stop_service, "kafka")
-    await asyncio.sleep(OUTAGE_S / 2)
-    assert await _ready_status(processor) == 503
-    await asyncio.sleep(OUTAGE_S / 2)
-    await asyncio.to_thread(line.stack.local.start_service, "kafka")
-    resent = await sending
-    assert_exactly_once(await line.wait_stored(EVENTS), line)
-    assert await _ready_status(processor) == 200
-    await report("Kafka down 10 s", line, resent)
-
-
-async def test_mongo_down_for_ten_seconds(line: Pipeline) -> None:
-    assert line.stack.local is not None
-    processor = await line.start_processor()
-    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
-    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
-    await asyncio.to_thread(line.stack.local.stop_service, "mongo")
-    await asyncio.sleep(OUTAGE_S / 2)
-    assert await _ready_status(processor) == 503
-    consumed_during = await processor.metric("gpu_analytics_events_consumed_total")
-    stored_during = await processor.metric("gpu_analytics_events_stored_total")
-    await asyncio.sleep(OUTAGE_S / 2)
-    # Paused: the consumer holds its batch (retrying the insert) and reads nothing further.
-    assert await processor.metric("gpu_analytics_events_stored_total") == stored_during
-    assert await processor.metric("gpu_analytics_events_consumed_total") == consumed_during
-    await asyncio.to_thread(line.stack.local.start_service, "mongo")
-    resent = await sending
-    assert_exactly_once(await line.wait_stored(EVENTS), line)
-    await report("MongoDB down 10 s", line, resent)
-
-
-@pytest.mark.parametrize("server", ["mongo", "kafka"])
-async def test_server_frozen_for_ten_seconds(line: Pipeline, server: str) -> None:
-    """A partition rather than a refusal: the server is SIGSTOPped, so connections stay open
-    and nothing answers (no RST, no refused connect). The processor pauses and is not ready;
-    after SIGCONT it carries on from the batch it held."""
-    assert line.stack.local is not None
-    processor = await line.start_processor()
-    sending = asyncio.create_task(stream(line.stack.bootstrap_servers, line.gpu_topic))
-    await asyncio.wait_for(_when_stored(line, EVENTS // 3), 60)
-    line.stack.local.freeze_service(server)
+    await asyncio.to_thread(begin, server)
     try:
         await asyncio.sleep(OUTAGE_S / 2)
         assert await _ready_status(processor) == 503
+        consumed_during = await processor.metric("gpu_analytics_events_consumed_total")
         stored_during = await processor.metric("gpu_analytics_events_stored_total")
         await asyncio.sleep(OUTAGE_S / 2)
         assert await processor.metric("gpu_analytics_events_stored_total") == stored_during
+        assert await processor.metric("gpu_analytics_events_consumed_total") == consumed_during
     finally:
-        line.stack.local.thaw_service(server)
+        await asyncio.to_thread(end, server)
     resent = await sending
     assert_exactly_once(await line.wait_stored(EVENTS), line)
     assert await _ready_status(processor) == 200
-    await report(f"{'MongoDB' if server == 'mongo' else 'Kafka'} frozen 10 s", line, resent)
+    await report(f"{SERVER_NAMES[server]} {outage} 10 s", line, resent)
 
 
 async def test_second_processor_joins_mid_stream(line: Pipeline) -> None:
