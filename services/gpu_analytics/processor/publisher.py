@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +37,10 @@ _FATAL = (
     UnknownProducerId,
 )
 
+# While Kafka stays away, a replacement is tried on every readiness check (every 2 s): the
+# first failure is logged, then one line a minute with the count, not one line per try.
+RENEWAL_LOG_EVERY_S = 60.0
+
 
 class Publisher:
     def __init__(self, bootstrap_servers: str) -> None:
@@ -44,6 +49,9 @@ class Publisher:
         self._renewing = asyncio.Lock()
         self._broken: BaseException | None = None  # a fatal error seen on the current producer
         self._renewal: asyncio.Task[None] | None = None  # a replacement being started
+        self._reported: BaseException | None = None  # the unusable state already logged
+        self._failed_renewals = 0  # background replacements that failed since the last success
+        self._renewal_logged_at = -RENEWAL_LOG_EVERY_S
         self.started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -79,7 +87,7 @@ class Publisher:
         if self._unusable() is not None:
             if self._renewal is None or self._renewal.done():
                 self._renewal = asyncio.create_task(self._renew_if_unusable(), name="renew")
-                self._renewal.add_done_callback(_log_renewal_failure)
+                self._renewal.add_done_callback(self._renewal_done)
             return False
         try:
             async with asyncio.timeout(timeout):
@@ -98,7 +106,11 @@ class Publisher:
             error = self._unusable()
             if error is None:  # another request renewed it while this one waited
                 return
-            log.error("Kafka producer unusable; starting a new one", extra={"error": repr(error)})
+            if error is not self._reported:
+                self._reported = error
+                log.error(
+                    "Kafka producer unusable; starting a new one", extra={"error": repr(error)}
+                )
             fresh = self._new_producer()
             try:
                 await fresh.start()
@@ -110,6 +122,28 @@ class Publisher:
             # What it still holds fails the same way; do not wait long for it to flush.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(old.stop(), 5)
+
+    def _renewal_done(self, task: asyncio.Task[None]) -> None:
+        """Done callback of a background renewal. A failure (Kafka still away) is retried on
+        the next readiness check, the old producer kept meanwhile; logged as RENEWAL_LOG_EVERY_S
+        says."""
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            if self._failed_renewals and not task.cancelled():
+                log.info(
+                    "new Kafka producer started",
+                    extra={"failed_attempts": self._failed_renewals},
+                )
+            self._failed_renewals = 0
+            return
+        self._failed_renewals += 1
+        now = time.monotonic()
+        if now - self._renewal_logged_at >= RENEWAL_LOG_EVERY_S:
+            self._renewal_logged_at = now
+            log.warning(
+                "cannot start a new Kafka producer yet; retrying on each readiness check",
+                extra={"error": repr(error), "failed_attempts": self._failed_renewals},
+            )
 
     def _unusable(self) -> BaseException | None:
         return self._broken or _sender_failure(self._producer)
@@ -168,14 +202,6 @@ class Publisher:
         """Queue one record for the dead-letter topic; the caller awaits the returned future
         before committing the source offset."""
         return await self._producer.send(topic, value, key=key, headers=headers)  # type: ignore[no-any-return]
-
-
-def _log_renewal_failure(task: asyncio.Task[None]) -> None:
-    """Done callback of a background renewal: Kafka still away is retried on the next
-    readiness check (the old producer is kept meanwhile)."""
-    error = None if task.cancelled() else task.exception()
-    if error is not None:
-        log.warning("cannot start a new Kafka producer yet", extra={"error": repr(error)})
 
 
 def _sender_failure(producer: Any) -> BaseException | None:

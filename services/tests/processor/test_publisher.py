@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import orjson
@@ -67,3 +68,38 @@ async def test_an_unusable_producer_is_replaced_in_the_background(
         await publisher.publish(topic, [event], timeout=10)
     finally:
         await publisher.stop()
+
+
+async def test_a_renewal_that_waits_for_kafka_logs_once_not_on_every_try(
+    own_stack: StackEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the producer unusable and Kafka down, every readiness check tries a new producer:
+    the broken state and the failed start are logged once (then once a minute), and the
+    replacement, once Kafka is back, says after how many tries."""
+    assert own_stack.local is not None
+    publisher = Publisher(own_stack.bootstrap_servers)
+    await publisher.start()
+    caplog.set_level(logging.INFO, logger="gpu_analytics.processor.publisher")
+    try:
+        publisher._broken = OutOfOrderSequenceNumber()  # as in the test above
+        await asyncio.to_thread(own_stack.local.stop_service, "kafka")
+        try:
+            for _ in range(4):
+                assert not await publisher.reachable(1.0)
+                assert publisher._renewal is not None
+                await asyncio.wait([publisher._renewal], timeout=30)
+        finally:
+            await asyncio.to_thread(own_stack.local.start_service, "kafka")
+        deadline = time.monotonic() + 30
+        while not await publisher.reachable(2.0):
+            assert time.monotonic() < deadline, "no new producer within 30 s of Kafka's return"
+            await asyncio.sleep(0.2)
+    finally:
+        await publisher.stop()
+    lines = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert lines.count(("ERROR", "Kafka producer unusable; starting a new one")) == 1, lines
+    failed = [m for level, m in lines if level == "WARNING" and "cannot start" in m]
+    assert len(failed) == 1, lines
+    started = [r for r in caplog.records if r.getMessage() == "new Kafka producer started"]
+    assert len(started) == 1, lines
+    assert started[0].failed_attempts >= 4  # type: ignore[attr-defined]
