@@ -76,6 +76,26 @@ class ProcessRef:
             raise ProcessLookupError(f"process {self.pid} is not running")
         psutil.Process(self.pid).send_signal(sig)
 
+    def freeze(self, timeout: float = 5.0) -> None:
+        """SIGSTOP, then wait until every thread has stopped. The signal takes effect
+        asynchronously: a thread that runs on another core when kill() returns goes on for a
+        moment (a frozen broker still answered a request 2 ms later, on a loaded machine)."""
+        self.send(signal.SIGSTOP)
+        deadline = time.monotonic() + timeout
+        while not self._stopped():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"process {self.pid} did not stop within {timeout:.0f} s")
+            time.sleep(0.005)
+
+    def _stopped(self) -> bool:
+        """Every thread in state T (stopped), read from /proc/<pid>/task/*/stat."""
+        states = []
+        for stat in Path(f"/proc/{self.pid}/task").glob("*/stat"):
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
+                # "tid (comm) S ...": comm may hold spaces or ")"; the state follows the last ")".
+                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+        return bool(states) and all(state == "T" for state in states)
+
     def stop(self, timeout: float) -> None:
         """SIGTERM, wait up to `timeout` seconds, then SIGKILL."""
         if not self.alive():

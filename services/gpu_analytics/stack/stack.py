@@ -170,8 +170,9 @@ class LocalStack:
 
     def freeze_service(self, name: str) -> None:
         """SIGSTOP one server: its connections stay open and its port accepts, but nothing
-        answers (a network partition or a stalled host as clients see it, not a refusal)."""
-        getattr(self._require_state(), name).send(signal.SIGSTOP)
+        answers (a network partition or a stalled host as clients see it, not a refusal).
+        Returns once all its threads have stopped."""
+        getattr(self._require_state(), name).freeze()
 
     def thaw_service(self, name: str) -> None:
         """SIGCONT a server frozen by freeze_service: it answers again where it stopped."""
