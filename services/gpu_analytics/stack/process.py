@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import random
 import signal
 import socket
 import subprocess
@@ -42,11 +43,41 @@ def port_open(host: str, port: int) -> bool:
     return False
 
 
+# Ports handed out by free_port in this process, so two servers started together never get
+# the same one (none of them is bound until its server starts).
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port the OS considers free right now (for tests that run beside a dev stack)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port free right now, for a server started soon after (tests beside a dev stack).
+
+    Taken below the kernel's ephemeral range (where bind(0) would pick): ports from that range
+    are also given to outgoing connections, so one of those could take the port in the
+    seconds before the server binds it (Kafka formats its storage first)."""
+    low = min(_ephemeral_low(), 32768) - 12000
+    if low < 1024:  # an ephemeral range that starts low leaves no room below it
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            return int(sock.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(low, low + 11999)  # noqa: S311 - not a secret
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise PortInUseError(f"no free port found on {host} between {low} and {low + 11999}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 @dataclass(frozen=True)
@@ -167,6 +198,19 @@ def log_tail(log_file: Path, lines: int = 20) -> str:
     if not log_file.exists():
         return "(no log)"
     return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def log_errors(log_file: Path, lines: int = 5) -> str:
+    """The first lines that report an error: what a server says before its shutdown lines,
+    which are all a tail shows."""
+    if not log_file.exists():
+        return "(no log)"
+    found = [
+        line
+        for line in log_file.read_text(errors="replace").splitlines()
+        if " ERROR " in line or " FATAL " in line or "Exception" in line
+    ]
+    return "\n".join(found[:lines]) or "(none)"
 
 
 class StopRequest:

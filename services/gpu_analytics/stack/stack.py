@@ -15,6 +15,7 @@ from gpu_analytics.stack.process import (
     PortInUseError,
     ProcessRef,
     ensure_port_free,
+    log_errors,
     log_tail,
     spawn,
     wait_ports_closed,
@@ -146,7 +147,8 @@ class LocalStack:
             for name in list(pending):
                 if not refs[name].alive():
                     raise StackError(
-                        f"{name} exited during start-up; log tail:\n" + log_tail(logs[name])
+                        f"{name} exited during start-up; first errors:\n{log_errors(logs[name])}"
+                        f"\nlog tail:\n{log_tail(logs[name])}"
                     )
                 if pending[name]():
                     progress(f"{name} is ready")

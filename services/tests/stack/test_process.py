@@ -1,8 +1,10 @@
-"""Freezing a child process (what the frozen-server reliability scenarios do to a broker)."""
+"""Child processes of the stack: free ports for them, and freezing one (what the frozen-server
+reliability scenarios do to a broker)."""
 
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics.stack.process import ProcessRef
+from gpu_analytics.stack.process import ProcessRef, free_port, log_errors, log_tail
 
 # Four threads that never wait: whichever runs on another core when SIGSTOP is sent goes on
 # until that core takes the signal, which is the window freeze() has to close.
@@ -24,6 +26,35 @@ for _ in range(4):
     threading.Thread(target=spin, daemon=True).start()
 time.sleep(120)
 """
+
+
+def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
+    """An outgoing connection never takes such a port before its server binds it."""
+    ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    ports = [free_port() for _ in range(50)]
+    assert len(set(ports)) == len(ports)
+    assert all(port < ephemeral_low for port in ports), sorted(ports)[-5:]
+    for port in ports[:5]:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", port))
+
+
+def test_a_failed_start_reports_the_error_that_the_shutdown_lines_hide(tmp_path: Path) -> None:
+    log = tmp_path / "kafka.log"
+    error = (
+        "[2026-12-02 15:43:39,004] ERROR [KafkaRaftServer nodeId=1] Fatal error during broker "
+        "startup. Prepare to shutdown (kafka.server.BrokerServer)\n"
+        "org.apache.kafka.common.KafkaException: Socket server failed to bind to "
+        "127.0.0.1:53533: Address already in use."
+    )
+    shutdown = "\n".join(
+        f"[2026-12-02 15:43:41,211] INFO [controller-1-ThrottledChannelReaper-{n}]: Stopped"
+        for n in range(30)
+    )
+    log.write_text(f"[2026-12-02 15:43:38,100] INFO starting\n{error}\n{shutdown}\n")
+    assert "Address already in use" not in log_tail(log)
+    assert log_errors(log) == error
+    assert log_errors(tmp_path / "absent.log") == "(no log)"
 
 
 def _thread_states(pid: int) -> list[str]:
