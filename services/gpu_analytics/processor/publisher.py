@@ -127,9 +127,10 @@ class Publisher:
         """Done callback of a background renewal. A failure (Kafka still away) is retried on
         the next readiness check, the old producer kept meanwhile; logged as RENEWAL_LOG_EVERY_S
         says."""
-        error = None if task.cancelled() else task.exception()
-        if error is None:
-            if self._failed_renewals and not task.cancelled():
+        if task.cancelled():  # the publisher stopped
+            return
+        if (error := task.exception()) is None:
+            if self._failed_renewals:
                 log.info(
                     "new Kafka producer started",
                     extra={"failed_attempts": self._failed_renewals},

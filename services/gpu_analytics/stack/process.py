@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import functools
 import random
 import signal
 import socket
@@ -54,13 +55,14 @@ def free_port(host: str = "127.0.0.1") -> int:
     Taken below the kernel's ephemeral range (where bind(0) would pick): ports from that range
     are also given to outgoing connections, so one of those could take the port in the
     seconds before the server binds it (Kafka formats its storage first)."""
-    low = min(_ephemeral_low(), 32768) - 12000
+    high = min(_ephemeral_low(), 32768) - 1
+    low = high - 11999
     if low < 1024:  # an ephemeral range that starts low leaves no room below it
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.bind((host, 0))
             return int(sock.getsockname()[1])
     for _ in range(200):
-        port = random.randint(low, low + 11999)  # noqa: S311 - not a secret
+        port = random.randint(low, high)  # noqa: S311 - not a secret
         if port in _HANDED_OUT:
             continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -70,9 +72,10 @@ def free_port(host: str = "127.0.0.1") -> int:
                 continue
         _HANDED_OUT.add(port)
         return port
-    raise PortInUseError(f"no free port found on {host} between {low} and {low + 11999}")
+    raise PortInUseError(f"no free port found on {host} between {low} and {high}")
 
 
+@functools.cache
 def _ephemeral_low() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
@@ -119,13 +122,14 @@ class ProcessRef:
             time.sleep(0.005)
 
     def _stopped(self) -> bool:
-        """Every thread in state T (stopped), read from /proc/<pid>/task/*/stat."""
-        states = []
-        for stat in Path(f"/proc/{self.pid}/task").glob("*/stat"):
-            with contextlib.suppress(OSError):  # a thread that ended meanwhile
-                # "tid (comm) S ...": comm may hold spaces or ")"; the state follows the last ")".
-                states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
-        return bool(states) and all(state == "T" for state in states)
+        """Every thread in state T (stopped); psutil reads a thread's state by its id."""
+        try:
+            threads = psutil.Process(self.pid).threads()
+            return bool(threads) and all(
+                psutil.Process(t.id).status() == psutil.STATUS_STOPPED for t in threads
+            )
+        except psutil.NoSuchProcess:  # the process, or one of its threads, ended meanwhile
+            return False
 
     def stop(self, timeout: float) -> None:
         """SIGTERM, wait up to `timeout` seconds, then SIGKILL."""
