@@ -71,7 +71,7 @@ JSON_FIELD = re.compile(r"\|\s*(\w+)\s*(?:=~|!~|!=|=|>|<)|\{\{\s*\.(\w+)\s*\}\}"
 # What must have data before the checks start (the ends of the recording-rule chains).
 SETTLED = {
     "slo:period_error_budget_remaining:ratio": 3,
-    "gpu_analytics_llm_cost_usd_total": 1,
+    "gpu_analytics:llm_cost_usd:rate5m": 1,
     "gpu_analytics_events_invalid_total": 1,
     "gpu_analytics:dead_letter_ratio:rate5m": 1,
 }

@@ -39,9 +39,8 @@ from gpu_analytics.events import (
 )
 from gpu_analytics.processor import dead_letters, metrics
 from gpu_analytics.processor.dead_letters import DeadLetter
-from gpu_analytics.processor.llm_usage import PriceBook
 from gpu_analytics.processor.publisher import Publisher
-from gpu_analytics.processor.storage import insert_idempotent, latest_price
+from gpu_analytics.processor.storage import insert_idempotent
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,6 @@ class EventConsumer:
         self._stopping = asyncio.Event()
         self._gpu_topic = settings.topic_gpu_metrics
         self._token_topic = settings.topic_token_usage
-        self._prices = PriceBook(partial(latest_price, db))
         metrics.FLEET.ttl_s = settings.fleet_series_ttl_s
         metrics.FLEET.max_gpus = settings.fleet_max_gpus
         metrics.LLM.max_models = settings.llm_max_models
@@ -144,8 +142,6 @@ class EventConsumer:
         for tp, records in batches.items():
             self._decode(tp, records, batch)
         await self._send_dead_letters(batch.dead_letters)
-        for gpu_docs in batch.gpu_docs.values():
-            self._prices.learn(gpu_docs)
         for topic, docs in batch.docs.items():
             collection = self._db[self._routes[topic].collection]
             new = await self._retry(
@@ -159,8 +155,7 @@ class EventConsumer:
                 (topic,), [(now - ts).total_seconds() for ts in batch.timestamps[topic]]
             )
             if topic == self._token_topic:
-                await self._prices.prepare(d["gpu_uuid"] for d in new if d.get("gpu_uuid"))
-                metrics.LLM.observe(new, self._prices)
+                metrics.LLM.observe(new)
         owned = self._consumer.assignment()
         for tp, gpu_docs in batch.gpu_docs.items():
             if tp in owned:  # a partition revoked meanwhile: its new owner shows those GPUs

@@ -9,6 +9,13 @@ dropped at once, so across replicas each GPU is one series (dashboards still agg
 series, never 0; a GPU not seen for `ttl_s` drops out; at most `max_gpus` are kept (the least
 recently seen goes first), which bounds the cardinality at `max_gpus` x len(GAUGES).
 
+Two counters per GPU give its time and cost: each newer sample adds the wall-clock time since
+the GPU's previous one (at most `ttl_s`: a longer gap means the GPU was away), priced at the
+sample's hourly rate. A GPU costs its price whatever it runs, so these are what models' costs
+are split from (processor/gpu_cost.py); their sum over the fleet never runs faster than one
+second per GPU per second of event time. A redelivered or older sample adds nothing, and a GPU
+that moves to another replica starts its series again there from zero (rate() copes).
+
 prometheus_client's Gauge cannot expire series by age, hence this small collector.
 """
 
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 MIB = 1024 * 1024
@@ -86,6 +93,10 @@ GAUGES = (
 )
 
 LAST_SEEN = "gpu_analytics_gpu_last_sample_timestamp_seconds"
+SECONDS = "gpu_analytics_gpu_seconds"  # + _total
+SECONDS_HELP = "Wall-clock time the GPU was there: the time between its consecutive samples."
+COST = "gpu_analytics_gpu_cost_usd"  # + _total
+COST_HELP = "What the GPU cost: its time priced at the hourly rate its samples report."
 
 
 @dataclass
@@ -95,6 +106,8 @@ class _Sample:
     values: dict[str, float]
     partition: Any
     seen: float
+    seconds: float = 0.0
+    cost_usd: float | None = None  # None until a sample had a price
 
 
 class GpuFleet(Collector):
@@ -122,6 +135,14 @@ class GpuFleet(Collector):
                     old.seen, old.partition = now, partition  # an older sample: still alive
                     self._gpus.move_to_end(uuid)
                     continue
+                seconds, cost = 0.0, None
+                if old is not None:
+                    seconds, cost = old.seconds, old.cost_usd
+                    if doc["ts"] > old.ts:
+                        gap = min((doc["ts"] - old.ts).total_seconds(), self.ttl_s)
+                        seconds += gap
+                        if (price := doc.get("price_per_hour_usd")) is not None:
+                            cost = (cost or 0.0) + gap / 3600 * price
                 self._gpus[uuid] = _Sample(
                     labels=(uuid, str(doc["gpu_index"]), doc["name"], doc["host"]),
                     ts=doc["ts"],
@@ -132,6 +153,8 @@ class GpuFleet(Collector):
                     },
                     partition=partition,
                     seen=now,
+                    seconds=seconds,
+                    cost_usd=cost,
                 )
                 self._gpus.move_to_end(uuid)
             while len(self._gpus) > self.max_gpus:
@@ -148,7 +171,7 @@ class GpuFleet(Collector):
         with self._lock:
             return len(self._gpus)
 
-    def collect(self) -> Iterable[GaugeMetricFamily]:
+    def collect(self) -> Iterable[Metric]:
         deadline = self._clock() - self.ttl_s
         with self._lock:
             while self._gpus:
@@ -161,14 +184,23 @@ class GpuFleet(Collector):
         last = GaugeMetricFamily(
             LAST_SEEN, "Timestamp of the GPU's latest stored sample.", labels=LABELS
         )
+        seconds = CounterMetricFamily(SECONDS, SECONDS_HELP, labels=LABELS)
+        cost = CounterMetricFamily(COST, COST_HELP, labels=LABELS)
         for sample in samples:
             for name, value in sample.values.items():
                 families[name].add_metric(sample.labels, value)
             last.add_metric(sample.labels, sample.ts.timestamp())
+            seconds.add_metric(sample.labels, sample.seconds)
+            if sample.cost_usd is not None:
+                cost.add_metric(sample.labels, sample.cost_usd)
         yield from families.values()
         yield last
+        yield seconds
+        yield cost
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
+    def describe(self) -> Iterable[Metric]:
         for g in GAUGES:
             yield GaugeMetricFamily(g.name, g.help, labels=LABELS)
         yield GaugeMetricFamily(LAST_SEEN, "", labels=LABELS)
+        yield CounterMetricFamily(SECONDS, SECONDS_HELP, labels=LABELS)
+        yield CounterMetricFamily(COST, COST_HELP, labels=LABELS)

@@ -87,16 +87,6 @@ async def insert_idempotent(collection: AsyncCollection[Doc], docs: list[Doc]) -
         return [doc for i, doc in enumerate(docs) if i not in duplicates]
 
 
-async def latest_price(db: AsyncDatabase[Doc], gpu_uuid: str) -> float | None:
-    """The hourly price in the GPU's newest sample that has one (the (gpu_uuid, ts) index)."""
-    doc = await db["gpu_metrics"].find_one(
-        {"gpu_uuid": gpu_uuid, "price_per_hour_usd": {"$ne": None}},
-        {"price_per_hour_usd": 1},
-        sort=[("ts", pymongo.DESCENDING)],
-    )
-    return None if doc is None else float(doc["price_per_hour_usd"])
-
-
 async def latest_per_gpu(db: AsyncDatabase[Doc]) -> list[Doc]:
     pipeline: list[Doc] = [
         {"$sort": {"gpu_uuid": 1, "ts": -1}},
@@ -149,14 +139,35 @@ async def token_usage_summary(db: AsyncDatabase[Doc], *, since: datetime) -> lis
     return [doc async for doc in cursor]
 
 
-async def gpu_seconds_by_model(db: AsyncDatabase[Doc], *, since: datetime) -> list[Doc]:
-    """Per (model, GPU): the GPU time the calls took, to price them at the GPU's hourly rate."""
+async def gpu_time(db: AsyncDatabase[Doc], *, since: datetime, until: datetime) -> list[Doc]:
+    """Per GPU with samples in [since, until]: their number, the first and last sample time and
+    the mean hourly price (nulls ignored), for gpu_cost.sampled_seconds."""
     pipeline: list[Doc] = [
-        {"$match": {"ts": {"$gte": since}, "gpu_uuid": {"$ne": None}}},
+        {"$match": {"ts": {"$gte": since, "$lte": until}}},
+        {
+            "$group": {
+                "_id": "$gpu_uuid",
+                "samples": {"$sum": 1},
+                "first": {"$min": "$ts"},
+                "last": {"$max": "$ts"},
+                "price_per_hour_usd": {"$avg": "$price_per_hour_usd"},
+            }
+        },
+    ]
+    cursor = await db["gpu_metrics"].aggregate(pipeline)
+    return [doc async for doc in cursor]
+
+
+async def tokens_by_model_and_gpu(
+    db: AsyncDatabase[Doc], *, since: datetime, until: datetime
+) -> list[Doc]:
+    """Per (model, GPU) of calls naming their GPU: input + output tokens, to split GPU time."""
+    pipeline: list[Doc] = [
+        {"$match": {"ts": {"$gte": since, "$lte": until}, "gpu_uuid": {"$ne": None}}},
         {
             "$group": {
                 "_id": {"model": "$model", "gpu_uuid": "$gpu_uuid"},
-                "latency_ms": {"$sum": "$latency_ms"},
+                "tokens": {"$sum": {"$add": ["$input_tokens", "$output_tokens"]}},
             }
         },
     ]

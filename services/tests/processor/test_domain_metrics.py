@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_analytics.processor.gpu_fleet import GAUGES, GpuFleet
-from gpu_analytics.processor.llm_usage import OTHER, LlmUsage, PriceBook
+from gpu_analytics.processor.llm_usage import OTHER, LlmUsage
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -124,10 +124,30 @@ def test_cardinality_is_bounded_by_max_gpus() -> None:
         fleet.update("p0", [gpu(f"GPU-{batch}-{i}") for i in range(100)])
     series = [k for k in samples(fleet_registry(fleet)) if k[0].startswith("gpu_analytics_gpu_")]
     assert len(fleet) == 50
-    # at most one series per GPU and gauge (+ the last-sample timestamp)
-    assert len(series) <= 50 * (len(GAUGES) + 1)
+    # at most one series per GPU and gauge (+ the last-sample timestamp, time and cost)
+    assert len(series) <= 50 * (len(GAUGES) + 3)
     # the most recently seen are kept
     assert "GPU-19-99" in series_of(fleet_registry(fleet), "gpu_analytics_gpu_utilization_ratio")
+
+
+def test_a_gpu_counts_the_time_between_its_samples_once_and_its_cost() -> None:
+    fleet = GpuFleet(ttl_s=60, max_gpus=10)
+    # 11 samples a second apart, $3.60/h: 10 s and one cent, however many calls ran on it
+    fleet.update("p0", [gpu("GPU-a", T0 + timedelta(seconds=i), price_per_hour_usd=3.6)
+                        for i in range(11)])  # fmt: skip
+    fleet.update("p0", [gpu("GPU-a", T0 + timedelta(seconds=i)) for i in (3, 10)])  # redelivered
+    unpriced = [gpu("GPU-b", T0 + timedelta(seconds=s), price_per_hour_usd=None) for s in (0, 30)]
+    fleet.update("p0", unpriced)
+    # a gap longer than the TTL: the GPU was away, it counts the TTL at most
+    fleet.update("p0", [gpu("GPU-c", T0), gpu("GPU-c", T0 + timedelta(hours=1))])
+    reg = fleet_registry(fleet)
+    assert series_of(reg, "gpu_analytics_gpu_seconds_total") == {
+        "GPU-a": 10.0, "GPU-b": 30.0, "GPU-c": 60.0
+    }  # fmt: skip
+    cost = series_of(reg, "gpu_analytics_gpu_cost_usd_total")
+    assert cost.keys() == {"GPU-a", "GPU-c"}  # no price, no cost series (never 0)
+    assert cost["GPU-a"] == pytest.approx(0.01)
+    assert cost["GPU-c"] == pytest.approx(60 / 3600 * 0.8)
 
 
 def token(model: str, **values: Any) -> dict[str, Any]:
@@ -144,16 +164,15 @@ def token(model: str, **values: Any) -> dict[str, Any]:
     }
 
 
-def test_llm_usage_counts_tokens_requests_latency_and_cost() -> None:
+def test_llm_usage_counts_tokens_requests_latency_and_tokens_per_gpu() -> None:
     registry = CollectorRegistry()
     usage = LlmUsage(registry=registry)
     usage.observe(
         [
             token("llama", ttft_ms=120.0),
-            token("llama", status="error", gpu_uuid="GPU-unpriced"),
+            token("llama", status="error", gpu_uuid="GPU-b"),
             token("mistral", gpu_uuid=None),
-        ],
-        {"GPU-a": 3.6}.get,
+        ]
     )
     got = samples(registry)
 
@@ -170,38 +189,34 @@ def test_llm_usage_counts_tokens_requests_latency_and_cost() -> None:
     assert value("gpu_analytics_llm_request_duration_seconds_sum", model="llama") == 3.6
     assert value("gpu_analytics_llm_request_duration_seconds_bucket", model="llama", le="2.56") == 2
     assert value("gpu_analytics_llm_time_to_first_token_seconds_count", model="llama") == 1
-    # GPU time of both llama calls; cost only where the price is known: 1.8 s at $3.6/h
-    assert value("gpu_analytics_llm_gpu_seconds_total", model="llama") == 3.6
-    assert value("gpu_analytics_llm_cost_usd_total", model="llama") == pytest.approx(0.0018)
-    assert value("gpu_analytics_llm_gpu_seconds_total", model="mistral") == 0
+    # each model's tokens per GPU it names: the share its GPU time and cost are split by
+    assert value("gpu_analytics_llm_gpu_tokens_total", model="llama", gpu_uuid="GPU-a") == 150
+    assert value("gpu_analytics_llm_gpu_tokens_total", model="llama", gpu_uuid="GPU-b") == 150
+    assert value("gpu_analytics_llm_gpu_tokens_total", model="mistral") == 0
+    # no cost summed from latencies: a GPU batches many calls at once
+    assert not any(n.startswith("gpu_analytics_llm_cost") for n, _ in got)
+
+
+def test_model_and_gpu_pairs_are_bounded() -> None:
+    registry = CollectorRegistry()
+    usage = LlmUsage(registry=registry)
+    usage.MAX_MODEL_GPUS = 4
+    usage.observe([token("m", gpu_uuid=f"GPU-{i}") for i in range(10)])
+    gpus = {
+        dict(ls)["gpu_uuid"]: v
+        for (n, ls), v in samples(registry).items()
+        if n == "gpu_analytics_llm_gpu_tokens_total"
+    }
+    assert len(gpus) == 5 and gpus[OTHER] == 6 * 150
 
 
 def test_the_model_label_is_bounded() -> None:
     registry = CollectorRegistry()
     usage = LlmUsage(max_models=3, registry=registry)
-    usage.observe([token(f"m{i}") for i in range(10)], lambda _uuid: None)
+    usage.observe([token(f"m{i}") for i in range(10)])
     models = {
         dict(ls)["model"]
         for (n, ls) in samples(registry)
         if n == "gpu_analytics_llm_requests_total"
     }
     assert models == {"m0", "m1", "m2", OTHER}
-
-
-async def test_price_book_learns_looks_up_once_and_retries_unknown_later() -> None:
-    lookups: list[str] = []
-    clock = Clock()
-
-    async def lookup(uuid: str) -> float | None:
-        lookups.append(uuid)
-        return {"GPU-db": 2.0}.get(uuid)
-
-    book = PriceBook(lookup, retry_s=60, clock=clock)
-    book.learn([gpu("GPU-a", price_per_hour_usd=0.8), gpu("GPU-b", price_per_hour_usd=None)])
-    await book.prepare(["GPU-a", "GPU-db", "GPU-none"])
-    await book.prepare(["GPU-a", "GPU-db", "GPU-none"])
-    assert (book("GPU-a"), book("GPU-db"), book("GPU-none")) == (0.8, 2.0, None)
-    assert sorted(lookups) == ["GPU-db", "GPU-none"]
-    clock.now += 61
-    await book.prepare(["GPU-none"])
-    assert lookups.count("GPU-none") == 2

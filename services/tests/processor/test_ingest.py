@@ -44,45 +44,62 @@ async def test_ingest_single_and_array_are_accepted_stored_and_queryable(
         assert stats["dlq_total"] == 0
 
 
-async def test_token_usage_summary_prices_gpu_time(pipeline: Pipeline) -> None:
+async def test_token_cost_is_gpu_time_not_summed_latencies(pipeline: Pipeline) -> None:
+    """100 calls of 10 s at once on one $3.60/h GPU (vLLM batches them) cost 10 s of that GPU,
+    not 1,000 s; a GPU serving no call stays unattributed; nothing exceeds the fleet."""
     processor = await pipeline.start_processor()
-    now = datetime.now(UTC).isoformat()
-    gpu = {
-        "ts": now,
-        "host": "h",
-        "gpu_index": 0,
-        "gpu_uuid": "GPU-x",
-        "name": "NVIDIA L4",
-        "price_per_hour_usd": 3.6,
-    }
+    now = datetime.now(UTC)
+
+    def gpu(uuid: str, seconds_ago: float, price: float) -> dict[str, Any]:
+        return {
+            "ts": (now - timedelta(seconds=seconds_ago)).isoformat(),
+            "host": "h",
+            "gpu_index": 0,
+            "gpu_uuid": uuid,
+            "name": "NVIDIA H100 80GB HBM3",
+            "price_per_hour_usd": price,
+        }
+
+    # samples 1 s apart over the last 10 s: each stands for 1 s
+    samples = [gpu("GPU-x", 9.5 - i, 3.6) for i in range(10)]
+    samples += [gpu("GPU-idle", 9.5 - i, 7.2) for i in range(10)]
     calls = [
         {
-            "ts": now,
+            "ts": (now - timedelta(seconds=10)).isoformat(),
             "host": "h",
             "provider": "vllm",
             "model": "llama-3.1-8b",
             "input_tokens": 100,
             "output_tokens": 900,
-            "latency_ms": 1000.0 + i,
+            "latency_ms": 10_000.0 + i,
             "gpu_uuid": "GPU-x",
         }
-        for i in range(20)
+        for i in range(100)
     ]
     async with httpx.AsyncClient(base_url=processor.url) as client:
-        assert (await client.post("/api/v1/gpu-metrics", json=gpu)).status_code == 202
+        assert (await client.post("/api/v1/gpu-metrics", json=samples)).status_code == 202
         assert (await client.post("/api/v1/token-usage", json=calls)).status_code == 202
-        await pipeline.wait_stored(20, "token_usage")
-        await pipeline.wait_stored(1, "gpu_metrics")
+        await pipeline.wait_stored(100, "token_usage")
+        await pipeline.wait_stored(20, "gpu_metrics")
         summary = await client.get("/api/v1/tokens/summary", params={"minutes": 10})
     assert summary.status_code == 200
-    (model,) = summary.json()["models"]
+    body = summary.json()
+    (model,) = body["models"]
     assert model["model"] == "llama-3.1-8b"
-    assert model["events"] == 20
-    assert model["input_tokens"] + model["output_tokens"] == 20_000
-    assert model["tokens_per_s"] == pytest.approx(20_000 / 600)
-    assert 1015 <= model["p95_latency_ms"] <= 1019
-    gpu_hours = sum(1000.0 + i for i in range(20)) / 3_600_000
-    assert model["cost_per_1k_tokens_usd"] == pytest.approx(gpu_hours * 3.6 / 20)
+    assert model["events"] == 100
+    assert model["input_tokens"] + model["output_tokens"] == 100_000
+    assert model["tokens_per_s"] == pytest.approx(100_000 / 600)
+    assert 10_093 <= model["p95_latency_ms"] <= 10_097
+    assert model["gpu_seconds"] == pytest.approx(10)  # not 100 x 10 s
+    assert model["cost_usd"] == pytest.approx(0.01)
+    assert model["cost_per_1k_tokens_usd"] == pytest.approx(0.01 / 100)
+    assert model["cost_basis"] == "gpu_time_by_token_share"
+    fleet = body["fleet"]
+    assert fleet["gpus"] == 2
+    assert fleet["gpu_seconds"] == pytest.approx(20)
+    assert fleet["cost_usd"] == pytest.approx(0.01 + 0.02)
+    assert fleet["attributed_cost_usd"] == pytest.approx(0.01)
+    assert fleet["gpu_seconds"] / 600 <= fleet["gpus"]
 
 
 async def test_legacy_payloads_are_accepted_and_mapped(pipeline: Pipeline) -> None:

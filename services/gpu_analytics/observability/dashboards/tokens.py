@@ -1,5 +1,7 @@
 """Tokens and cost: LLM throughput, errors, latency, time to first token, GPU time and cost per
-model, from the processor's counters (each stored token.usage.v1 event counted once)."""
+model, from the processor's counters (each stored token.usage.v1 event counted once). GPU time
+and cost come from the `gpu-analytics.cost` recording rules (monitoring/rules): each GPU's
+time split among the models on it by their share of its tokens, as /api/v1/tokens/summary."""
 
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ def _rate(metric: str, by: str = "model", extra: str = "") -> str:
     return f"sum by ({by}) (rate({metric}{{{selector}}}{RATE}))"
 
 
+def _cost(rule: str, by: str = "model") -> str:
+    """A `gpu-analytics.cost` recording rule for the selected models."""
+    return f"sum by ({by}) ({rule}{{{MODEL}}})"
+
+
 def _quantile(q: float, metric: str) -> str:
     return f"histogram_quantile({q}, {_rate(metric + '_bucket', 'le, model')})"
 
@@ -33,8 +40,9 @@ def board() -> db.Dashboard:
         dashboard(
             "gpu-analytics-tokens-cost",
             "GPU analytics / Tokens and cost",
-            "LLM usage per model: tokens, requests, latency, time to first token, GPU time "
-            "and cost (the formula of /api/v1/tokens/summary).",
+            "LLM usage per model: tokens, requests, latency, time to first token, and GPU time "
+            "and cost: each GPU's wall-clock time split among its models by their share of its "
+            "tokens (the rule of /api/v1/tokens/summary).",
         )
         .with_variable(label_variable("model", "Model", "gpu_analytics_llm_requests_total"))
         .with_panel(
@@ -71,9 +79,10 @@ def board() -> db.Dashboard:
         .with_panel(
             single(
                 "Cost per hour",
-                "Cost of the calls at the current rate: GPU time priced at each GPU's rate.",
+                "What the selected models cost per hour: their share of each GPU's time, priced "
+                "at its hourly rate (5-minute rate).",
                 "currencyUSD",
-                prom(f"3600 * sum({_rate('gpu_analytics_llm_cost_usd_total')})"),
+                prom(f"3600 * sum({_cost('gpu_analytics:llm_cost_usd:rate5m')})"),
                 width=6,
                 decimals=2,
             )
@@ -122,11 +131,12 @@ def board() -> db.Dashboard:
         .with_panel(
             graph(
                 "Cost per 1k tokens",
-                "USD per 1000 tokens per model, as /api/v1/tokens/summary computes it.",
+                "USD per 1000 tokens per model: its GPU cost over its tokens on priced GPUs, "
+                "as /api/v1/tokens/summary computes it.",
                 "currencyUSD",
                 prom(
-                    f"1000 * {_rate('gpu_analytics_llm_cost_usd_total')}"
-                    f" / {_rate('gpu_analytics_llm_tokens_total')}",
+                    f"1000 * {_cost('gpu_analytics:llm_cost_usd:rate5m')}"
+                    f" / {_cost('gpu_analytics:llm_priced_tokens:rate5m')}",
                     "{{model}}",
                 ),
             )
@@ -134,9 +144,23 @@ def board() -> db.Dashboard:
         .with_panel(
             graph(
                 "GPU time by model",
-                "GPU-seconds per second that each model's calls occupy (calls naming a GPU).",
+                "GPUs each model occupies (GPU-seconds per second, its token share of each GPU), "
+                "and the whole fleet: the models never add up to more than the fleet.",
                 "short",
-                prom(_rate("gpu_analytics_llm_gpu_seconds_total"), "{{model}}"),
+                prom(_cost("gpu_analytics:llm_gpu_seconds:rate5m"), "{{model}}"),
+                prom("sum(gpu_analytics:gpu_seconds:rate5m)", "all GPUs", ref="B"),
+            )
+        )
+        .with_panel(
+            graph(
+                "GPU cost per hour",
+                "The fleet's cost per hour (every GPU at its price, busy or not) and the part "
+                "attributed to models; the difference is idle or serves calls naming no GPU.",
+                "currencyUSD",
+                prom("3600 * sum(gpu_analytics:gpu_cost_usd:rate5m)", "all GPUs"),
+                prom(
+                    "3600 * sum(gpu_analytics:llm_cost_usd:rate5m)", "attributed to models", ref="B"
+                ),
             )
         )
     )

@@ -11,6 +11,7 @@ from pydantic import AwareDatetime, BaseModel
 from gpu_analytics.events import GpuMetric
 from gpu_analytics.processor import storage
 from gpu_analytics.processor.deps import DbDep, RuntimeDep
+from gpu_analytics.processor.gpu_cost import BASIS_TOKEN_SHARE, GpuTime, attribute, sampled_seconds
 
 router = APIRouter(prefix="/api/v1", tags=["queries"])
 
@@ -27,13 +28,31 @@ class ModelTokenSummary(BaseModel):
     output_tokens: int
     tokens_per_s: float
     p95_latency_ms: float | None
-    cost_per_1k_tokens_usd: float | None  # GPU time priced at the GPU's hourly rate
+    # The model's share of its GPUs' wall-clock time (processor/gpu_cost.py), priced at each
+    # GPU's hourly rate; None where no GPU with a price served it.
+    gpu_seconds: float
+    cost_usd: float | None
+    cost_per_1k_tokens_usd: float | None
+    cost_basis: str | None
+
+
+class FleetCost(BaseModel):
+    """Every GPU with samples in the window: its time, its cost, and how much of both went to
+    models (the rest is unattributed: idle, or serving calls that name no GPU)."""
+
+    gpus: int
+    gpu_seconds: float
+    cost_usd: float
+    attributed_gpu_seconds: float
+    attributed_cost_usd: float
 
 
 class TokenSummary(BaseModel):
     minutes: int
     since: datetime
+    until: datetime
     models: list[ModelTokenSummary]
+    fleet: FleetCost
 
 
 class Stats(BaseModel):
@@ -86,23 +105,32 @@ async def gpu_metrics(
 async def tokens_summary(
     db: DbDep, minutes: Annotated[int, Query(ge=1, le=1440)] = 15
 ) -> TokenSummary:
-    """Per model over the last `minutes`: throughput, p95 latency and cost per 1k tokens."""
-    since = datetime.now(UTC) - timedelta(minutes=minutes)
-    prices = {
-        doc["gpu_uuid"]: doc.get("price_per_hour_usd") for doc in await storage.latest_per_gpu(db)
+    """Per model over the last `minutes`: throughput, p95 latency, GPU time and cost.
+
+    Cost is GPU wall-clock time, split among the models on a GPU by their share of its tokens
+    (processor/gpu_cost.py), never the sum of request latencies: a GPU batches many calls."""
+    until = datetime.now(UTC)
+    since = until - timedelta(minutes=minutes)
+    window_s = minutes * 60.0
+    gpus = [
+        GpuTime(
+            gpu_uuid=row["_id"],
+            seconds=sampled_seconds(row["samples"], row["first"], row["last"], window_s),
+            price_per_hour_usd=row["price_per_hour_usd"],
+        )
+        for row in await storage.gpu_time(db, since=since, until=until)
+    ]
+    tokens = {
+        (row["_id"]["model"], row["_id"]["gpu_uuid"]): row["tokens"]
+        for row in await storage.tokens_by_model_and_gpu(db, since=since, until=until)
     }
-    cost: dict[str, float] = {}
-    priced: set[str] = set()
-    for row in await storage.gpu_seconds_by_model(db, since=since):
-        price = prices.get(row["_id"]["gpu_uuid"])
-        if price is not None:
-            model = row["_id"]["model"]
-            cost[model] = cost.get(model, 0.0) + row["latency_ms"] / 3_600_000 * price
-            priced.add(model)
+    cost = attribute(gpus, tokens)
     models = []
     for row in await storage.token_usage_summary(db, since=since):
-        tokens = row["input_tokens"] + row["output_tokens"]
+        total = row["input_tokens"] + row["output_tokens"]
         p95 = row["p95_latency_ms"]
+        share = cost.models.get(row["_id"])
+        priced = share is not None and share.priced
         models.append(
             ModelTokenSummary(
                 model=row["_id"],
@@ -110,14 +138,22 @@ async def tokens_summary(
                 errors=row["errors"],
                 input_tokens=row["input_tokens"],
                 output_tokens=row["output_tokens"],
-                tokens_per_s=tokens / (minutes * 60),
+                tokens_per_s=total / window_s,
                 p95_latency_ms=p95[0] if p95 else None,
-                cost_per_1k_tokens_usd=(
-                    1000 * cost[row["_id"]] / tokens if row["_id"] in priced and tokens else None
-                ),
+                gpu_seconds=share.gpu_seconds if share else 0.0,
+                cost_usd=share.cost_usd if share and priced else None,
+                cost_per_1k_tokens_usd=share.cost_per_1k_tokens_usd if share else None,
+                cost_basis=BASIS_TOKEN_SHARE if priced else None,
             )
         )
-    return TokenSummary(minutes=minutes, since=since, models=models)
+    fleet = FleetCost(
+        gpus=cost.gpus,
+        gpu_seconds=cost.gpu_seconds,
+        cost_usd=cost.cost_usd,
+        attributed_gpu_seconds=cost.attributed_gpu_seconds,
+        attributed_cost_usd=cost.attributed_cost_usd,
+    )
+    return TokenSummary(minutes=minutes, since=since, until=until, models=models, fleet=fleet)
 
 
 @router.get("/stats")
