@@ -10,7 +10,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from gpu_analytics.config import ProcessorSettings
 from gpu_analytics.processor import metrics
-from gpu_analytics.processor.routes import dead_letters, health, ingest, queries
+from gpu_analytics.processor.routes import dead_letters, health, ingest, otlp, queries
 from gpu_analytics.processor.runtime import Runtime
 
 
@@ -26,7 +26,7 @@ def create_app(settings: ProcessorSettings) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="gpu-analytics processor", version="0.1.0", lifespan=lifespan)
-    for module in (health, ingest, queries, dead_letters):
+    for module in (health, ingest, otlp, queries, dead_letters):
         app.include_router(module.router)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
         app, latency_lowr_buckets=metrics.HTTP_LATENCY_BUCKETS

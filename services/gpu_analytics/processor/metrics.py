@@ -27,6 +27,12 @@ EVENTS_INVALID = Counter(
 INGEST_EVENTS = Counter(
     "gpu_analytics_ingest_events_total", "Events accepted over HTTP and published.", ["topic"]
 )
+OTLP_SPANS = Counter(
+    "gpu_analytics_otlp_spans_total",
+    "Spans received on /v1/traces, by outcome: accepted (published as token.usage.v1), "
+    "rejected (GenAI usage but invalid, in the partial success), no_genai_usage (dropped).",
+    ["outcome"],
+)
 BATCH_STORE_SECONDS = Histogram(
     "gpu_analytics_batch_store_seconds",
     "Time to store one consumed batch (validation, dead-lettering, bulk insert).",

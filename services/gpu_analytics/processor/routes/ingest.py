@@ -44,17 +44,17 @@ _BODY_DOC: dict[str, Any] = {
 async def ingest_gpu_metrics(request: Request, runtime: RuntimeDep) -> Accepted:
     """Accept `gpu.metrics.v1` events (or legacy payloads); 422 lists every field error."""
     events = await _validated(request, runtime.settings.ingest_max_bytes, GPU_METRICS)
-    return await _publish(runtime, runtime.settings.topic_gpu_metrics, events)
+    return await publish(runtime, runtime.settings.topic_gpu_metrics, events)
 
 
 @router.post("/token-usage", status_code=status.HTTP_202_ACCEPTED, openapi_extra=_BODY_DOC)
 async def ingest_token_usage(request: Request, runtime: RuntimeDep) -> Accepted:
     """Accept `token.usage.v1` events (or legacy payloads); 422 lists every field error."""
     events = await _validated(request, runtime.settings.ingest_max_bytes, TOKEN_USAGE)
-    return await _publish(runtime, runtime.settings.topic_token_usage, events)
+    return await publish(runtime, runtime.settings.topic_token_usage, events)
 
 
-async def _publish(
+async def publish(
     runtime: RuntimeDep, topic: str, events: list[GpuMetric] | list[TokenUsage]
 ) -> Accepted:
     """Publish within INGEST_PUBLISH_TIMEOUT_S or answer 503 + Retry-After: a Kafka outage
@@ -77,7 +77,7 @@ async def _publish(
 
 
 async def _validated(request: Request, limit: int, kind: EventKind) -> list[Any]:
-    body = await _read_limited(request, limit)
+    body = await read_limited(request, limit)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -111,7 +111,7 @@ async def _validated(request: Request, limit: int, kind: EventKind) -> list[Any]
     return events
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int) -> bytes:
     """The body, refused with 413 as soon as it is known to exceed `limit` bytes."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:

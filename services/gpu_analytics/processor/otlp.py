@@ -1,0 +1,200 @@
+"""OTLP traces -> `token.usage.v1` events: the spans of LLM calls that carry GenAI usage.
+
+Decoding uses the message classes of the `opentelemetry-proto` package: protobuf bodies with
+`FromString`, JSON bodies with protobuf's own JSON parser. OTLP/JSON differs from protobuf's
+canonical JSON mapping in one point only (the OTLP specification, "JSON Protobuf Encoding"):
+trace and span ids are hex strings, not base64, so `_ids_to_base64` rewrites those fields
+before parsing; no parser of either package reads them as OTLP writes them.
+
+Attribute names, both generations (the OpenTelemetry GenAI conventions, and vLLM's spans):
+
+| event field | span attributes, first present wins |
+|---|---|
+| model | gen_ai.response.model, gen_ai.request.model |
+| provider | gen_ai.provider.name, gen_ai.system, else the instrumentation scope's first name part |
+| operation | gen_ai.operation.name (default chat) |
+| input_tokens | gen_ai.usage.input_tokens, gen_ai.usage.prompt_tokens |
+| output_tokens | gen_ai.usage.output_tokens, gen_ai.usage.completion_tokens |
+| ttft_ms | gen_ai.latency.time_to_first_token (vLLM), gen_ai.server.time_to_first_token (s) |
+| status | error when the span status is ERROR or error.type is set |
+| gpu_uuid | gpu.uuid on the span, else on the resource |
+| host | resource host.name, k8s.pod.name, service.name |
+
+A span with neither token attribute is not an LLM call: it is counted and dropped. latency_ms
+is the span's end minus its start; ts is its end. event_id is `<trace id>-<span id>` (hex), so
+an exporter that sends the same spans again stores nothing twice.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from pydantic import ValidationError
+
+from gpu_analytics.events import TokenUsage
+
+MODEL = ("gen_ai.response.model", "gen_ai.request.model")
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
+OPERATION = ("gen_ai.operation.name",)
+INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
+OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
+TTFT_S = ("gen_ai.latency.time_to_first_token", "gen_ai.server.time_to_first_token")
+ERROR_TYPE = "error.type"
+GPU_UUID = "gpu.uuid"
+HOST = ("host.name", "k8s.pod.name", "service.name")
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+class BadRequest(ValueError):
+    """The body is not an ExportTraceServiceRequest in the declared encoding."""
+
+
+def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        return ExportTraceServiceRequest.FromString(body)
+    except DecodeError as exc:
+        raise BadRequest(f"not an ExportTraceServiceRequest (protobuf): {exc}") from exc
+
+
+def parse_json(data: Any) -> ExportTraceServiceRequest:
+    """An OTLP/JSON body already read by a JSON parser."""
+    if not isinstance(data, dict):
+        raise BadRequest("an OTLP/JSON body is an object (ExportTraceServiceRequest)")
+    try:
+        return json_format.ParseDict(
+            _ids_to_base64(data), ExportTraceServiceRequest(), ignore_unknown_fields=True
+        )
+    except (json_format.ParseError, ValueError, TypeError) as exc:
+        raise BadRequest(f"not an ExportTraceServiceRequest (OTLP/JSON): {exc}") from exc
+
+
+def _ids_to_base64(data: Any) -> Any:
+    # resourceSpans[].scopeSpans[].spans[] and their links[] hold hex ids (see the module doc).
+    if isinstance(data, list):
+        return [_ids_to_base64(item) for item in data]
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for key, value in data.items():
+        if key in _ID_FIELDS and isinstance(value, str):
+            try:
+                out[key] = base64.b64encode(bytes.fromhex(value)).decode()
+            except ValueError as exc:
+                raise BadRequest(f"{key} {value[:40]!r} is not hex") from exc
+        else:
+            out[key] = _ids_to_base64(value)
+    return out
+
+
+@dataclass
+class Converted:
+    events: list[TokenUsage] = field(default_factory=list)
+    spans: int = 0
+    without_usage: int = 0
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)  # the first few, for the partial success
+
+    def error_message(self) -> str:
+        more = self.rejected - len(self.errors)
+        return "; ".join(self.errors) + (f"; and {more} more" if more > 0 else "")
+
+
+MAX_ERRORS = 5
+
+
+def token_events(request: ExportTraceServiceRequest) -> Converted:
+    out = Converted()
+    for resource_spans in request.resource_spans:
+        resource = _attributes(resource_spans.resource.attributes)
+        host = _first(resource, HOST, str) or "unknown"
+        for scope_spans in resource_spans.scope_spans:
+            scope = scope_spans.scope.name.split(".", 1)[0] or None
+            for span in scope_spans.spans:
+                out.spans += 1
+                attrs = _attributes(span.attributes)
+                if not any(name in attrs for name in (*INPUT_TOKENS, *OUTPUT_TOKENS)):
+                    out.without_usage += 1
+                    continue
+                try:
+                    out.events.append(_event(span, attrs, resource, host, scope))
+                except (_Rejected, ValidationError) as exc:
+                    out.rejected += 1
+                    if len(out.errors) < MAX_ERRORS:
+                        out.errors.append(f"span {span.span_id.hex()}: {_reason(exc)}")
+    return out
+
+
+class _Rejected(ValueError):
+    pass
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    return str(exc)
+
+
+def _event(
+    span: Span, attrs: dict[str, Any], resource: dict[str, Any], host: str, scope: str | None
+) -> TokenUsage:
+    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+        raise _Rejected("a span needs a 16-byte trace id and an 8-byte span id")
+    model = _first(attrs, MODEL, str)
+    if model is None:
+        raise _Rejected(f"no model ({' or '.join(MODEL)})")
+    if span.end_time_unix_nano < span.start_time_unix_nano or not span.end_time_unix_nano:
+        raise _Rejected("the span ends before it starts")
+    ttft_s = _first(attrs, TTFT_S, float)
+    error = span.status.code == Status.STATUS_CODE_ERROR or ERROR_TYPE in attrs
+    return TokenUsage.model_validate(
+        {
+            "event_id": f"{span.trace_id.hex()}-{span.span_id.hex()}",
+            "ts": datetime.fromtimestamp(span.end_time_unix_nano / 1e9, UTC),
+            "host": host,
+            "provider": _first(attrs, PROVIDER, str) or scope or "unknown",
+            "model": model,
+            "operation": _first(attrs, OPERATION, str) or "chat",
+            "input_tokens": _first(attrs, INPUT_TOKENS, int) or 0,
+            "output_tokens": _first(attrs, OUTPUT_TOKENS, int) or 0,
+            "latency_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+            "ttft_ms": None if ttft_s is None else ttft_s * 1000,
+            "gpu_uuid": _first(attrs, (GPU_UUID,), str) or _first(resource, (GPU_UUID,), str),
+            "status": "error" if error else "ok",
+        }
+    )
+
+
+def _attributes(pairs: Sequence[KeyValue]) -> dict[str, Any]:
+    return {kv.key: _value(kv.value) for kv in pairs}
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    return None if kind is None else getattr(value, kind)
+
+
+def _first(attrs: dict[str, Any], names: Sequence[str], kind: type) -> Any:
+    """The first attribute of `names` present, as `kind` (an int given as a whole double is
+    taken; anything else of the wrong type rejects the span)."""
+    for name in names:
+        if name not in attrs:
+            continue
+        value = attrs[name]
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if kind is int and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, kind) and not isinstance(value, bool):
+            return value
+        raise _Rejected(f"{name} is {type(value).__name__}, not {kind.__name__}")
+    return None
