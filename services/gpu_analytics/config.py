@@ -41,6 +41,9 @@ class ProcessorSettings(CommonSettings):
     # at most this many GPUs are shown (the least recently seen go first).
     fleet_series_ttl_s: float = Field(default=300.0, gt=0)
     fleet_max_gpus: int = Field(default=4096, gt=0)
+    # A GPU held by a pod but below this utilisation (per cent) is idle: its time and cost
+    # count as waste in /api/v1/gpus/usage and the idle metrics.
+    gpu_idle_utilization_pct: float = Field(default=5.0, ge=0, le=100)
     # Distinct `model` label values of the LLM metrics; later models are counted as "other".
     llm_max_models: int = Field(default=200, gt=0)
     # RETENTION_DAYS: stored events older than this are deleted by MongoDB (a TTL index on

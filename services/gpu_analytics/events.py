@@ -57,6 +57,11 @@ class GpuMetric(_Event):
     temperature_c: Annotated[float, Field(ge=-40, le=150)] | None = None
     sm_clock_mhz: NonNegative | None = None
     price_per_hour_usd: NonNegative | None = None
+    # The Kubernetes workload holding the GPU (the kubelet's PodResources API), null when no
+    # container holds it or the producer cannot tell.
+    namespace: Name | None = Field(default=None, description="Namespace of the pod holding it.")
+    pod: Name | None = Field(default=None, description="Pod holding the GPU.")
+    container: Name | None = Field(default=None, description="Container holding the GPU.")
 
 
 class TokenUsage(_Event):

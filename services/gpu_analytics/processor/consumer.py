@@ -107,6 +107,7 @@ class EventConsumer:
         self._token_topic = settings.topic_token_usage
         metrics.FLEET.ttl_s = settings.fleet_series_ttl_s
         metrics.FLEET.max_gpus = settings.fleet_max_gpus
+        metrics.FLEET.idle_threshold_pct = settings.gpu_idle_utilization_pct
         metrics.LLM.max_models = settings.llm_max_models
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,

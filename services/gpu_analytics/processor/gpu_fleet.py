@@ -11,10 +11,12 @@ recently seen goes first), which bounds the cardinality at `max_gpus` x len(GAUG
 
 Two counters per GPU give its time and cost: each newer sample adds the wall-clock time since
 the GPU's previous one (at most `ttl_s`: a longer gap means the GPU was away), priced at the
-sample's hourly rate. A GPU costs its price whatever it runs, so these are what models' costs
-are split from (processor/gpu_cost.py); their sum over the fleet never runs faster than one
-second per GPU per second of event time. A redelivered or older sample adds nothing, and a GPU
-that moves to another replica starts its series again there from zero (rate() copes).
+sample's hourly rate. Two more count the part of it that a pod held the GPU while its
+utilisation was below `idle_threshold_pct` (allocated but idle: waste). A GPU costs its price
+whatever it runs, so these are what models' costs are split from (processor/gpu_cost.py);
+their sum over the fleet never runs faster than one second per GPU per second of event time.
+A redelivered or older sample adds nothing, and a GPU that moves to another replica
+starts its series again there from zero (rate() copes).
 
 prometheus_client's Gauge cannot expire series by age, hence this small collector.
 """
@@ -34,7 +36,13 @@ from prometheus_client.registry import Collector
 
 MIB = 1024 * 1024
 
-LABELS = ("gpu_uuid", "gpu_index", "name", "host")
+# The workload_* labels name the pod holding the GPU (empty when none does): not namespace/pod/
+# container, which the ServiceMonitor sets to the processor's own (Prometheus would rename ours
+# to exported_*).
+LABELS = (
+    "gpu_uuid", "gpu_index", "name", "host",
+    "workload_namespace", "workload_pod", "workload_container",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -97,17 +105,26 @@ SECONDS = "gpu_analytics_gpu_seconds"  # + _total
 SECONDS_HELP = "Wall-clock time the GPU was there: the time between its consecutive samples."
 COST = "gpu_analytics_gpu_cost_usd"  # + _total
 COST_HELP = "What the GPU cost: its time priced at the hourly rate its samples report."
+IDLE_SECONDS = "gpu_analytics_gpu_idle_seconds"  # + _total
+IDLE_SECONDS_HELP = (
+    "Time the GPU was held by a pod yet below the idle utilisation threshold "
+    "(GPU_IDLE_UTILIZATION_PCT): allocated and wasted."
+)
+IDLE_COST = "gpu_analytics_gpu_idle_cost_usd"  # + _total
+IDLE_COST_HELP = "What that idle but allocated time cost."
 
 
 @dataclass
 class _Sample:
-    labels: tuple[str, str, str, str]
+    labels: tuple[str, ...]
     ts: datetime
     values: dict[str, float]
     partition: Any
     seen: float
     seconds: float = 0.0
     cost_usd: float | None = None  # None until a sample had a price
+    idle_seconds: float = 0.0
+    idle_cost_usd: float = 0.0
 
 
 class GpuFleet(Collector):
@@ -116,10 +133,12 @@ class GpuFleet(Collector):
         *,
         ttl_s: float,
         max_gpus: int,
+        idle_threshold_pct: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl_s = ttl_s
         self.max_gpus = max_gpus
+        self.idle_threshold_pct = idle_threshold_pct
         self._clock = clock
         self._lock = threading.Lock()
         self._gpus: OrderedDict[str, _Sample] = OrderedDict()  # least recently seen first
@@ -135,16 +154,16 @@ class GpuFleet(Collector):
                     old.seen, old.partition = now, partition  # an older sample: still alive
                     self._gpus.move_to_end(uuid)
                     continue
-                seconds, cost = 0.0, None
-                if old is not None:
-                    seconds, cost = old.seconds, old.cost_usd
-                    if doc["ts"] > old.ts:
-                        gap = min((doc["ts"] - old.ts).total_seconds(), self.ttl_s)
-                        seconds += gap
-                        if (price := doc.get("price_per_hour_usd")) is not None:
-                            cost = (cost or 0.0) + gap / 3600 * price
-                self._gpus[uuid] = _Sample(
-                    labels=(uuid, str(doc["gpu_index"]), doc["name"], doc["host"]),
+                sample = _Sample(
+                    labels=(
+                        uuid,
+                        str(doc["gpu_index"]),
+                        doc["name"],
+                        doc["host"],
+                        doc.get("namespace") or "",
+                        doc.get("pod") or "",
+                        doc.get("container") or "",
+                    ),  # fmt: skip
                     ts=doc["ts"],
                     values={
                         g.name: doc[g.field] * g.scale
@@ -153,12 +172,30 @@ class GpuFleet(Collector):
                     },
                     partition=partition,
                     seen=now,
-                    seconds=seconds,
-                    cost_usd=cost,
                 )
+                if old is not None:
+                    self._accrue(sample, old, doc)
+                self._gpus[uuid] = sample
                 self._gpus.move_to_end(uuid)
             while len(self._gpus) > self.max_gpus:
                 self._gpus.popitem(last=False)
+
+    def _accrue(self, new: _Sample, old: _Sample, doc: dict[str, Any]) -> None:
+        """Carry the GPU's counters over and add the time since its previous sample."""
+        new.seconds, new.cost_usd = old.seconds, old.cost_usd
+        new.idle_seconds, new.idle_cost_usd = old.idle_seconds, old.idle_cost_usd
+        if new.ts <= old.ts:
+            return  # the same sample again
+        gap = min((new.ts - old.ts).total_seconds(), self.ttl_s)
+        price = doc.get("price_per_hour_usd")
+        cost = None if price is None else gap / 3600 * price
+        new.seconds += gap
+        if cost is not None:
+            new.cost_usd = (new.cost_usd or 0.0) + cost
+        util = doc.get("utilization_gpu_pct")
+        if doc.get("pod") and util is not None and util < self.idle_threshold_pct:
+            new.idle_seconds += gap
+            new.idle_cost_usd += cost or 0.0
 
     def forget_partitions(self, partitions: Iterable[Any]) -> None:
         """Drop the GPUs of revoked partitions: their new owner reports them now."""
@@ -186,17 +223,19 @@ class GpuFleet(Collector):
         )
         seconds = CounterMetricFamily(SECONDS, SECONDS_HELP, labels=LABELS)
         cost = CounterMetricFamily(COST, COST_HELP, labels=LABELS)
+        idle = CounterMetricFamily(IDLE_SECONDS, IDLE_SECONDS_HELP, labels=LABELS)
+        idle_cost = CounterMetricFamily(IDLE_COST, IDLE_COST_HELP, labels=LABELS)
         for sample in samples:
             for name, value in sample.values.items():
                 families[name].add_metric(sample.labels, value)
             last.add_metric(sample.labels, sample.ts.timestamp())
             seconds.add_metric(sample.labels, sample.seconds)
+            idle.add_metric(sample.labels, sample.idle_seconds)
             if sample.cost_usd is not None:
                 cost.add_metric(sample.labels, sample.cost_usd)
+                idle_cost.add_metric(sample.labels, sample.idle_cost_usd)
         yield from families.values()
-        yield last
-        yield seconds
-        yield cost
+        yield from (last, seconds, cost, idle, idle_cost)
 
     def describe(self) -> Iterable[Metric]:
         for g in GAUGES:
@@ -204,3 +243,5 @@ class GpuFleet(Collector):
         yield GaugeMetricFamily(LAST_SEEN, "", labels=LABELS)
         yield CounterMetricFamily(SECONDS, SECONDS_HELP, labels=LABELS)
         yield CounterMetricFamily(COST, COST_HELP, labels=LABELS)
+        yield CounterMetricFamily(IDLE_SECONDS, IDLE_SECONDS_HELP, labels=LABELS)
+        yield CounterMetricFamily(IDLE_COST, IDLE_COST_HELP, labels=LABELS)

@@ -139,18 +139,34 @@ async def token_usage_summary(db: AsyncDatabase[Doc], *, since: datetime) -> lis
     return [doc async for doc in cursor]
 
 
-async def gpu_time(db: AsyncDatabase[Doc], *, since: datetime, until: datetime) -> list[Doc]:
-    """Per GPU with samples in [since, until]: their number, the first and last sample time and
-    the mean hourly price (nulls ignored), for gpu_cost.sampled_seconds."""
+async def gpu_holdings(
+    db: AsyncDatabase[Doc], *, since: datetime, until: datetime, idle_below_pct: float
+) -> list[Doc]:
+    """Per GPU and the pod holding it (none included) with samples in [since, until]: their
+    number, first and last time, mean price and utilisation (nulls ignored), the samples below
+    `idle_below_pct`, and the host; for gpu_cost.Holding."""
+    util = "$utilization_gpu_pct"
     pipeline: list[Doc] = [
         {"$match": {"ts": {"$gte": since, "$lte": until}}},
         {
             "$group": {
-                "_id": "$gpu_uuid",
+                "_id": {"gpu_uuid": "$gpu_uuid", "namespace": "$namespace", "pod": "$pod"},
                 "samples": {"$sum": 1},
                 "first": {"$min": "$ts"},
                 "last": {"$max": "$ts"},
                 "price_per_hour_usd": {"$avg": "$price_per_hour_usd"},
+                "utilization_gpu_pct": {"$avg": util},
+                # null sorts below numbers in MongoDB: an unknown utilisation is not idle
+                "idle_samples": {
+                    "$sum": {
+                        "$cond": [
+                            {"$and": [{"$ne": [util, None]}, {"$lt": [util, idle_below_pct]}]},
+                            1,
+                            0,
+                        ]
+                    }
+                },
+                "host": {"$last": "$host"},
             }
         },
     ]

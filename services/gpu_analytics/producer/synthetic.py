@@ -10,6 +10,12 @@ prices per GPU hour), each GPU serving one open-weights model through vLLM. Per 
 - token-usage events come with each sample, Poisson-distributed with a mean proportional to
   utilisation; their latency and time to first token grow with input/output tokens and load.
 
+Placement, as a cluster's scheduler leaves it: most GPUs are held by a vLLM pod (namespace
+`inference`) and serve as above; every seventh GPU from the sixth on is held by a notebook pod
+(namespace `research`) and sits idle, and every seventh from the seventh on is held by no pod
+at all. So idle-but-allocated and unallocated GPUs, and what they cost, show up in every fleet
+of seven GPUs or more.
+
 Everything random comes from one `random.Random(seed)`, so a seed replays the same fleet and the
 same sample sequence (timestamps and event ids aside). Time in the model advances by
 `sample_interval_s` per sample of a GPU, so the dynamics do not depend on how fast one reads.
@@ -109,6 +115,10 @@ THERMAL_TAU_S = 40.0
 # Mean token-usage events per GPU sample at 100 % utilisation.
 TOKEN_EVENTS_PER_SAMPLE_AT_FULL_LOAD = 3.0
 MAX_STEP_S = 60.0
+SERVING_NAMESPACE = "inference"
+IDLE_NAMESPACE = "research"
+# Position in the fleet modulo PLACEMENT_CYCLE: which GPUs idle in a pod, which no pod holds.
+PLACEMENT_CYCLE, IDLE_SLOT, FREE_SLOT = 7, 5, 6
 
 
 @dataclass
@@ -125,6 +135,13 @@ class SyntheticGpu:
     max_temp_rise_c: float  # cooling quality of this slot
     temperature_c: float = AMBIENT_C + 5
     samples: int = field(default=0)
+    # The pod holding the GPU: (namespace, pod, container), None when no pod holds it.
+    holder: tuple[str, str, str] | None = None
+    serving: bool = True  # held by a vLLM pod: busy, and the token events come from it
+
+    @property
+    def allocated(self) -> bool:
+        return self.holder is not None
 
 
 def build_fleet(
@@ -159,7 +176,21 @@ def build_fleet(
                     max_temp_rise_c=rng.uniform(38, 52),
                 )
             )
+    for position, gpu in enumerate(fleet):
+        _place(gpu, position)
     return fleet
+
+
+def _place(gpu: SyntheticGpu, position: int) -> None:
+    slot = position % PLACEMENT_CYCLE
+    if slot == FREE_SLOT:
+        gpu.serving, gpu.holder, gpu.utilization = False, None, 0.0
+    elif slot == IDLE_SLOT:
+        gpu.serving, gpu.utilization = False, 0.0
+        gpu.holder = (IDLE_NAMESPACE, f"notebook-{position // PLACEMENT_CYCLE}", "jupyter")
+    else:
+        model = gpu.served.name.rsplit("/", 1)[-1].lower().replace(".", "-")
+        gpu.holder = (SERVING_NAMESPACE, f"vllm-{model}-{gpu.host}-{gpu.index}", "vllm")
 
 
 def _uuid4(rng: random.Random) -> str:
@@ -206,8 +237,14 @@ class SyntheticSource:
         gpu = self.fleet[self._next_gpu]
         self._next_gpu = (self._next_gpu + 1) % len(self.fleet)
         rng, dt, now = self._rng, self._dt, datetime.now(UTC)
-        self._step(gpu, rng, dt)
+        if gpu.serving:
+            self._step(gpu, rng, dt)
+        else:  # nothing runs: a few per cent of housekeeping at most
+            gpu.utilization = min(4.0, abs(rng.gauss(0, 1.0)))
+            gpu.samples += 1
         self._pending.append(self._metric(gpu, rng, now))
+        if not gpu.serving:
+            return
         for _ in range(_poisson(rng, TOKEN_EVENTS_PER_SAMPLE_AT_FULL_LOAD * gpu.utilization / 100)):
             self._pending.append(self._token_usage(gpu, rng, now))
 
@@ -241,7 +278,9 @@ class SyntheticSource:
             clock = max(model.idle_sm_clock_mhz, model.max_sm_clock_mhz - throttle)
             clock -= 15 * rng.randrange(3)  # boost steps of 15 MHz
         mem_total = model.mem_total_mb
-        mem_used = round(mem_total * VLLM_MEMORY_SHARE + rng.uniform(-40, 40))
+        # vLLM pre-allocates its share; a notebook holds a little; a free GPU only the driver's.
+        share = VLLM_MEMORY_SHARE if gpu.serving else 0.12 if gpu.allocated else 0.0
+        mem_used = round(mem_total * share + rng.uniform(-40, 40)) if share else rng.randint(1, 8)
         mem_util = gpu.utilization * gpu.mem_bandwidth_ratio + rng.gauss(0, 2)
         return GpuMetric(
             event_id=next(self._ids),
@@ -258,6 +297,7 @@ class SyntheticSource:
             temperature_c=float(temperature),
             sm_clock_mhz=clock,
             price_per_hour_usd=gpu.price_per_hour_usd,
+            **_holder_fields(gpu.holder),
         )
 
     def _token_usage(self, gpu: SyntheticGpu, rng: random.Random, now: datetime) -> TokenUsage:
@@ -289,6 +329,11 @@ class SyntheticSource:
             gpu_uuid=gpu.uuid,
             status=status,
         )
+
+
+def _holder_fields(holder: tuple[str, str, str] | None) -> dict[str, str | None]:
+    namespace, pod, container = holder or (None, None, None)
+    return {"namespace": namespace, "pod": pod, "container": container}
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

@@ -79,6 +79,9 @@ def test_one_series_per_gpu_and_value_in_base_units() -> None:
         "gpu_index": "0",
         "name": "NVIDIA L4",
         "host": "node-1",
+        "workload_namespace": "",
+        "workload_pod": "",
+        "workload_container": "",
     }
 
 
@@ -124,8 +127,8 @@ def test_cardinality_is_bounded_by_max_gpus() -> None:
         fleet.update("p0", [gpu(f"GPU-{batch}-{i}") for i in range(100)])
     series = [k for k in samples(fleet_registry(fleet)) if k[0].startswith("gpu_analytics_gpu_")]
     assert len(fleet) == 50
-    # at most one series per GPU and gauge (+ the last-sample timestamp, time and cost)
-    assert len(series) <= 50 * (len(GAUGES) + 3)
+    # at most one series per GPU and gauge (+ last-sample timestamp, time, cost, idle time, cost)
+    assert len(series) <= 50 * (len(GAUGES) + 5)
     # the most recently seen are kept
     assert "GPU-19-99" in series_of(fleet_registry(fleet), "gpu_analytics_gpu_utilization_ratio")
 
@@ -148,6 +151,33 @@ def test_a_gpu_counts_the_time_between_its_samples_once_and_its_cost() -> None:
     assert cost.keys() == {"GPU-a", "GPU-c"}  # no price, no cost series (never 0)
     assert cost["GPU-a"] == pytest.approx(0.01)
     assert cost["GPU-c"] == pytest.approx(60 / 3600 * 0.8)
+
+
+def test_a_gpu_held_by_a_pod_below_the_threshold_counts_as_idle() -> None:
+    fleet = GpuFleet(ttl_s=60, max_gpus=10, idle_threshold_pct=5)
+    pod = {"namespace": "research", "pod": "notebook-0", "container": "jupyter"}
+    utils = [50.0, 50.0, 2.0, 2.0, 0.0, 90.0]  # 3 s idle of 5 s
+    held = [
+        gpu(
+            "GPU-a", T0 + timedelta(seconds=i), utilization_gpu_pct=u, price_per_hour_usd=3.6, **pod
+        )
+        for i, u in enumerate(utils)
+    ]
+    fleet.update("p0", held)
+    free = [gpu("GPU-free", T0 + timedelta(seconds=i), utilization_gpu_pct=0.0) for i in range(5)]
+    fleet.update("p0", free)  # idle, but no pod holds it: unallocated, not waste
+    reg = fleet_registry(fleet)
+    assert series_of(reg, "gpu_analytics_gpu_idle_seconds_total") == {"GPU-a": 3, "GPU-free": 0}
+    assert series_of(reg, "gpu_analytics_gpu_idle_cost_usd_total")["GPU-a"] == pytest.approx(0.003)
+    labels = {
+        dict(k[1])["gpu_uuid"]: dict(k[1])
+        for k in samples(reg)
+        if k[0] == "gpu_analytics_gpu_seconds_total"
+    }
+    assert labels["GPU-a"]["workload_namespace"] == "research"
+    assert labels["GPU-a"]["workload_pod"] == "notebook-0"
+    assert labels["GPU-a"]["workload_container"] == "jupyter"
+    assert labels["GPU-free"]["workload_pod"] == ""
 
 
 def token(model: str, **values: Any) -> dict[str, Any]:

@@ -102,6 +102,73 @@ async def test_token_cost_is_gpu_time_not_summed_latencies(pipeline: Pipeline) -
     assert fleet["gpu_seconds"] / 600 <= fleet["gpus"]
 
 
+async def test_gpu_usage_by_workload_with_idle_and_unallocated_gpus(pipeline: Pipeline) -> None:
+    """Three GPUs for 10 s at $3.60/h: one a vLLM pod keeps busy, one a notebook pod holds
+    idle (waste), one no pod holds (unallocated, per node)."""
+    processor = await pipeline.start_processor()
+    now = datetime.now(UTC)
+    holders = {
+        "GPU-busy": ("inference", "vllm-0", 80.0, "node-a"),
+        "GPU-idle": ("research", "notebook-0", 1.0, "node-a"),
+        "GPU-free": (None, None, 0.0, "node-b"),
+    }
+    samples = [
+        {
+            "ts": (now - timedelta(seconds=9.5 - i)).isoformat(),
+            "host": host,
+            "gpu_index": 0,
+            "gpu_uuid": uuid,
+            "name": "NVIDIA L4",
+            "utilization_gpu_pct": util,
+            "price_per_hour_usd": 3.6,
+            "namespace": namespace,
+            "pod": pod,
+            "container": pod and "main",
+        }
+        for uuid, (namespace, pod, util, host) in holders.items()
+        for i in range(10)
+    ]
+    call = {
+        "ts": now.isoformat(),
+        "host": "vllm-0",
+        "provider": "vllm",
+        "model": "qwen",
+        "input_tokens": 10,
+        "output_tokens": 10,
+        "latency_ms": 900.0,
+        "gpu_uuid": "GPU-busy",
+    }
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        assert (await client.post("/api/v1/gpu-metrics", json=samples)).status_code == 202
+        assert (await client.post("/api/v1/token-usage", json=call)).status_code == 202
+        await pipeline.wait_stored(30, "gpu_metrics")
+        await pipeline.wait_stored(1, "token_usage")
+        usage = (await client.get("/api/v1/gpus/usage", params={"minutes": 5})).json()
+        tokens = (await client.get("/api/v1/tokens/summary", params={"minutes": 5})).json()
+    hour = 10 / 3600
+    assert usage["idle_threshold_pct"] == 5
+    assert usage["total"]["gpus"] == 3
+    assert usage["total"]["gpu_hours"] == pytest.approx(3 * hour)
+    assert usage["total"]["cost_usd"] == pytest.approx(0.03)
+    pods = {w["pod"]: w for w in usage["workloads"]}
+    assert pods.keys() == {"vllm-0", "notebook-0"}
+    assert pods["vllm-0"]["models"] == ["qwen"]
+    assert pods["vllm-0"]["mean_utilization_pct"] == pytest.approx(80)
+    assert pods["vllm-0"]["idle_gpu_hours"] == 0
+    assert pods["notebook-0"]["namespace"] == "research"
+    assert pods["notebook-0"]["idle_gpu_hours"] == pytest.approx(hour)
+    assert pods["notebook-0"]["idle_cost_usd"] == pytest.approx(0.01)
+    assert {n["namespace"] for n in usage["namespaces"]} == {"inference", "research"}
+    (free,) = usage["unallocated"]
+    assert (free["host"], free["gpus"], free["idle_gpu_hours"]) == ("node-b", 1, 0)
+    assert free["cost_usd"] == pytest.approx(0.01)
+    (model,) = usage["models"]
+    assert model["cost_usd"] == pytest.approx(0.01)
+    assert model["cost_basis"] == "pod_gpu_time_by_token_share"
+    assert tokens["models"][0]["cost_basis"] == "pod_gpu_time_by_token_share"
+    assert tokens["fleet"]["attributed_cost_usd"] == pytest.approx(0.01)
+
+
 async def test_legacy_payloads_are_accepted_and_mapped(pipeline: Pipeline) -> None:
     processor = await pipeline.start_processor()
     legacy_gpu = {

@@ -8,7 +8,13 @@ from collections import defaultdict
 import pytest
 
 from gpu_analytics.events import GpuMetric, TokenUsage
-from gpu_analytics.producer.synthetic import CATALOG, PROVIDER, SyntheticSource
+from gpu_analytics.producer.synthetic import (
+    CATALOG,
+    IDLE_NAMESPACE,
+    PROVIDER,
+    SERVING_NAMESPACE,
+    SyntheticSource,
+)
 from gpu_analytics.producer.testing import SEED
 
 MODELS = {m.name: m for m in CATALOG}
@@ -90,12 +96,29 @@ def test_gpu_samples_stay_within_physical_bounds(events: list[GpuMetric | TokenU
         assert s.price_per_hour_usd == model.price_per_hour_usd
 
 
+def test_gpus_are_placed_in_pods_serving_idle_or_unallocated() -> None:
+    source = _fleet(gpus=20)
+    samples = [e for e in source.take(4000) if isinstance(e, GpuMetric)]
+    holders = {s.gpu_uuid: (s.namespace, s.pod, s.container) for s in samples}
+    serving = {u for u, h in holders.items() if h[0] == SERVING_NAMESPACE}
+    idle = {u for u, h in holders.items() if h[0] == IDLE_NAMESPACE}
+    free = {u for u, h in holders.items() if h == (None, None, None)}
+    assert (len(serving), len(idle), len(free)) == (15, 3, 2)  # positions 5, 12, 19 / 6, 13
+    assert len({holders[u] for u in serving | idle}) == 18  # one pod per GPU
+    for s in samples:
+        if s.gpu_uuid not in serving:
+            assert s.utilization_gpu_pct is not None and s.utilization_gpu_pct < 5
+    tokens = [e for e in source.take(4000) if isinstance(e, TokenUsage)]
+    assert tokens and {t.gpu_uuid for t in tokens} <= serving  # idle GPUs serve no call
+
+
 def test_utilisation_is_a_bounded_random_walk(events: list[GpuMetric | TokenUsage]) -> None:
     gpus, _ = _split(events)
     series: dict[str, list[float]] = defaultdict(list)
     for s in gpus:
         assert s.utilization_gpu_pct is not None
-        series[s.gpu_uuid].append(s.utilization_gpu_pct)
+        if s.namespace == SERVING_NAMESPACE:  # the idle and free GPUs sit near 0
+            series[s.gpu_uuid].append(s.utilization_gpu_pct)
 
     for values in series.values():
         steps = [abs(b - a) for a, b in zip(values, values[1:], strict=False)]
@@ -155,6 +178,9 @@ def test_token_usage_is_realistic(events: list[GpuMetric | TokenUsage]) -> None:
 
 
 def test_latency_grows_with_gpu_load(events: list[GpuMetric | TokenUsage]) -> None:
+    # Time per output token relative to the served model's own speed on that GPU model, so
+    # that which models happen to run busy or quiet does not decide the comparison.
+    speed = {g.uuid: g.served.tpot_ms for g in _fleet().fleet}
     util = {}
     per_token: dict[str, list[float]] = {"idle": [], "busy": []}
     for event in events:
@@ -163,6 +189,7 @@ def test_latency_grows_with_gpu_load(events: list[GpuMetric | TokenUsage]) -> No
         elif event.status == "ok" and event.output_tokens > 20 and event.ttft_ms is not None:
             load = util[event.gpu_uuid or ""]
             tpot = (event.latency_ms - event.ttft_ms) / event.output_tokens
+            tpot /= speed[event.gpu_uuid or ""]
             if load < 30:
                 per_token["idle"].append(tpot)
             elif load > 70:
