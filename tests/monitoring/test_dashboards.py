@@ -53,6 +53,7 @@ def test_uids_are_stable_unique_and_tagged() -> None:
         "pipeline": "gpu-analytics-pipeline",
         "gpu-fleet": "gpu-analytics-gpu-fleet",
         "tokens-cost": "gpu-analytics-tokens-cost",
+        "gpu-cost-waste": "gpu-analytics-gpu-cost-waste",
         "logs": "gpu-analytics-logs",
     }
     for board in boards().values():

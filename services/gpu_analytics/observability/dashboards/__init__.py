@@ -3,7 +3,7 @@ monitoring/dashboards/ (`make dashboards`; a test checks the committed JSON is c
 
 from __future__ import annotations
 
-from gpu_analytics.observability.dashboards import gpus, logs, pipeline, tokens
+from gpu_analytics.observability.dashboards import gpus, logs, pipeline, tokens, waste
 from gpu_analytics.observability.dashboards.common import Board
 
 # file name (without .json) -> dashboard builder
@@ -11,5 +11,6 @@ BOARDS: dict[str, Board] = {
     "pipeline": pipeline.board,
     "gpu-fleet": gpus.board,
     "tokens-cost": tokens.board,
+    "gpu-cost-waste": waste.board,
     "logs": logs.board,
 }
