@@ -18,7 +18,7 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench reliability cluster-up cluster-down sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench reliability protos cluster-up cluster-down sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -56,6 +56,10 @@ bench: ## performance benchmarks, printing ratios against a reference (not part 
 
 dashboards: ## regenerate monitoring/dashboards/*.json from the dashboard code
 	@$(VENV)/gpu-analytics dashboards build
+
+protos: ## regenerate the PodResources messages (api_pb2.py, .pyi) from their .proto (grpcio-tools)
+	@cd services && ../$(VENV)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. \
+	  gpu_analytics/producer/podresources/api.proto
 
 slos: ## regenerate monitoring/slos/processor.yaml from its Sloth spec
 	@$(TOOLS)/sloth generate --input monitoring/slos/processor.sloth.yaml --out monitoring/slos/processor.yaml

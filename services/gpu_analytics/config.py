@@ -66,6 +66,10 @@ class ProducerSettings(CommonSettings):
     # Batching: a batch leaves when it is full or has waited this long (Kafka's linger.ms).
     producer_linger_ms: int = Field(default=10, ge=0, le=1000)
     producer_batch_bytes: int = Field(default=131_072, ge=1024, le=1_048_576)
+    # The kubelet's PodResources socket (read-only hostPath in the NVML DaemonSet): names the
+    # pod holding each GPU. Empty: no attribution. Absent or unusable: samples go out without
+    # a pod and gpu_analytics_pod_resources_errors_total says why.
+    producer_pod_resources_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
     # How long to wait for Kafka at start before giving up (the pod is then restarted).
     producer_kafka_wait_s: float = Field(default=120.0, gt=0)
     # On SIGTERM: how long to wait for Kafka to acknowledge what is buffered.

@@ -46,6 +46,18 @@ class ProducerMetrics:
             ["call"],
             registry=self.registry,
         )
+        self.pod_resources_errors = Counter(
+            "gpu_analytics_pod_resources_errors",
+            "Failed asks of the kubelet's PodResources API, by reason (socket_missing, "
+            "permission_denied, unavailable, rpc_error): GPUs go out without their pod.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.pod_resources_up = Gauge(
+            "gpu_analytics_pod_resources_up",
+            "1 while the kubelet's PodResources API answers (GPU samples name their pod), else 0.",
+            registry=self.registry,
+        )
         self.events_dropped = Counter(
             "gpu_analytics_events_dropped",
             "Failed events dropped because the retry buffer (PRODUCER_RETRY_BUFFER) was full.",

@@ -5,6 +5,10 @@ NVML is initialised once. Each metric call is probed once per GPU: a call that a
 power, ...) is never made again for that GPU and its fields are sent as `null`, never as `0`.
 Any other NVML error is counted in `gpu_analytics_nvml_errors_total{call}`, sends `null` for that
 sample and is tried again next time: a flaky sensor never stops the producer.
+
+With a `PodResources` (the kubelet's API, on a Kubernetes node), each sample names the pod,
+namespace and container holding the GPU; a MIG slice held by a pod counts for its parent GPU
+(the slices' UUIDs are read once at start).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pynvml
 
 from gpu_analytics.events import GpuMetric
 from gpu_analytics.producer.ids import EventIds
+from gpu_analytics.producer.podresources import PodResources
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +102,11 @@ class NvmlSource:
         host: str,
         prices: dict[str, float] | None = None,
         on_error: Callable[[str], None] = lambda _call: None,
+        pod_resources: PodResources | None = None,
     ) -> None:
         """Initialise NVML and probe every GPU; raises NvmlUnavailable."""
         self.host = host
+        self._pods = pod_resources
         self._on_error = on_error
         self._ids = EventIds()
         self._next_gpu = 0
@@ -123,6 +130,23 @@ class NvmlSource:
             raise NvmlUnavailable(f"NVML reports {count} GPU(s), none usable")
         for gpu in self.gpus:
             self._probe(gpu)
+        # MIG slice UUID -> its GPU's UUID: the device plugin hands out slices.
+        self.parent_of = {mig: gpu.uuid for gpu in self.gpus for mig in self._mig_slices(gpu)}
+
+    @staticmethod
+    def _mig_slices(gpu: NvmlGpu) -> list[str]:
+        try:
+            count = int(pynvml.nvmlDeviceGetMaxMigDeviceCount(gpu.handle))
+        except pynvml.NVMLError:  # not MIG-capable, or MIG off
+            return []
+        slices = []
+        for index in range(count):
+            try:
+                handle = pynvml.nvmlDeviceGetMigDeviceHandleByIndex(gpu.handle, index)
+                slices.append(_text(pynvml.nvmlDeviceGetUUID(handle)))
+            except pynvml.NVMLError:  # no slice at this index
+                continue
+        return slices
 
     def _open_gpu(self, index: int, prices: dict[str, float]) -> NvmlGpu | None:
         try:
@@ -189,6 +213,7 @@ class NvmlSource:
         memory = self._read(gpu, MEMORY)
         gpu_pct, mem_pct = utilization if utilization is not None else (None, None)
         mem_used, mem_total = memory if memory is not None else (None, None)
+        holder = self._pods.holders(self.parent_of).get(gpu.uuid) if self._pods else None
         return GpuMetric(
             event_id=next(self._ids),
             ts=datetime.now(UTC),
@@ -204,6 +229,9 @@ class NvmlSource:
             temperature_c=_bounded(self._read(gpu, TEMPERATURE), -40, 150),
             sm_clock_mhz=_bounded(self._read(gpu, SM_CLOCK), 0, 100_000),
             price_per_hour_usd=gpu.price_per_hour_usd,
+            namespace=holder.namespace if holder else None,
+            pod=holder.pod if holder else None,
+            container=holder.container if holder else None,
         )
 
     def take(self, n: int) -> list[GpuMetric]:
@@ -216,6 +244,8 @@ class NvmlSource:
         return out
 
     def close(self) -> None:
+        if self._pods is not None:
+            self._pods.close()
         self._shutdown()
 
     @staticmethod

@@ -177,8 +177,14 @@ class ProducerService:
     async def _produce(self, max_events: int | None) -> int:
         settings = self.settings
         try:
+            metrics = self.metrics
             source = self._source or open_source(
-                settings, on_nvml_error=lambda call: self.metrics.nvml_errors.labels(call).inc()
+                settings,
+                on_nvml_error=lambda call: metrics.nvml_errors.labels(call).inc(),
+                on_pod_resources=(
+                    lambda reason: metrics.pod_resources_errors.labels(reason).inc(),
+                    lambda up: metrics.pod_resources_up.set(1 if up else 0),
+                ),
             )
         except NvmlUnavailable as exc:
             log.error("PRODUCER_SOURCE=nvml but NVML sees no GPU", extra={"reason": str(exc)})

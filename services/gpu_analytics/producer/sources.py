@@ -12,6 +12,7 @@ import orjson
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric, TokenUsage
 from gpu_analytics.producer.nvml import NvmlSource, NvmlUnavailable
+from gpu_analytics.producer.podresources import PodResources
 from gpu_analytics.producer.synthetic import TOKEN_EVENTS_PER_SAMPLE_AT_FULL_LOAD, SyntheticSource
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,13 @@ def encode(event: Event, settings: ProducerSettings) -> tuple[str, bytes, bytes]
 
 
 def open_source(
-    settings: ProducerSettings, *, on_nvml_error: Callable[[str], None] = lambda _c: None
+    settings: ProducerSettings,
+    *,
+    on_nvml_error: Callable[[str], None] = lambda _c: None,
+    on_pod_resources: tuple[Callable[[str], None], Callable[[bool], None]] | None = None,
 ) -> Source:
-    """Raises NvmlUnavailable when `nvml` was asked for and NVML sees no GPU."""
+    """Raises NvmlUnavailable when `nvml` was asked for and NVML sees no GPU.
+    `on_pod_resources`: (error, state) callbacks of the PodResources client (its metrics)."""
     kind = settings.producer_source
     if kind in ("nvml", "auto"):
         try:
@@ -49,6 +54,7 @@ def open_source(
                 host=settings.producer_host,
                 prices=settings.producer_gpu_prices,
                 on_error=on_nvml_error,
+                pod_resources=_pod_resources(settings, on_pod_resources),
             )
         except NvmlUnavailable as exc:
             if kind == "nvml":
@@ -64,6 +70,18 @@ def open_source(
     if kind == "synthetic":
         log.info("source: synthetic", extra={"gpus": len(synthetic.fleet)})
     return synthetic
+
+
+def _pod_resources(
+    settings: ProducerSettings,
+    callbacks: tuple[Callable[[str], None], Callable[[bool], None]] | None,
+) -> PodResources | None:
+    if not settings.producer_pod_resources_socket:
+        return None
+    on_error, on_state = callbacks or (lambda _r: None, lambda _u: None)
+    return PodResources(
+        settings.producer_pod_resources_socket, on_error=on_error, on_state=on_state
+    )
 
 
 def synthetic_source(settings: ProducerSettings) -> SyntheticSource:

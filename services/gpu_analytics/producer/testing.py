@@ -39,6 +39,7 @@ class FakeGpu:
     power_mw: Any = 312_500
     temperature: Any = 61
     sm_clock: Any = 1755
+    mig: list[str] = field(default_factory=list)  # UUIDs of its MIG slices; none: MIG off
 
 
 class FakeNvml:
@@ -80,13 +81,25 @@ class FakeNvml:
             assert kind == pynvml.NVML_CLOCK_SM
             return self._answer("sm_clock", h, self.gpus[h].sm_clock)
 
+        def uuid(h: int | tuple[int, int]) -> Any:
+            if isinstance(h, tuple):  # a MIG slice's handle: (GPU index, slice index)
+                return self.gpus[h[0]].mig[h[1]]
+            return self._answer("uuid", h, self.gpus[h].uuid)
+
+        def mig_count(h: int) -> int:
+            if not self.gpus[h].mig:
+                raise pynvml.NVMLError(pynvml.NVML_ERROR_NOT_SUPPORTED)
+            return len(self.gpus[h].mig)
+
         patches: dict[str, Callable[..., Any]] = {
             "nvmlInit": init,
             "nvmlShutdown": shutdown,
             "nvmlDeviceGetCount": lambda: len(self.gpus),
             "nvmlDeviceGetHandleByIndex": lambda i: i,  # the handle is the index here
             "nvmlDeviceGetName": lambda h: self._answer("name", h, self.gpus[h].name),
-            "nvmlDeviceGetUUID": lambda h: self._answer("uuid", h, self.gpus[h].uuid),
+            "nvmlDeviceGetUUID": uuid,
+            "nvmlDeviceGetMaxMigDeviceCount": mig_count,
+            "nvmlDeviceGetMigDeviceHandleByIndex": lambda h, i: (h, i),
             "nvmlDeviceGetUtilizationRates": utilization,
             "nvmlDeviceGetMemoryInfo": memory,
             "nvmlDeviceGetPowerUsage": lambda h: self._answer("power", h, self.gpus[h].power_mw),

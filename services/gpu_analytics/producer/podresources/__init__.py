@@ -1,0 +1,7 @@
+"""Which pod holds which GPU: the kubelet's PodResources API (v1 List, gRPC on a unix socket)."""
+
+from __future__ import annotations
+
+from gpu_analytics.producer.podresources.client import Holder, PodResources
+
+__all__ = ["Holder", "PodResources"]
