@@ -70,6 +70,10 @@ class ProducerSettings(CommonSettings):
     # pod holding each GPU. Empty: no attribution. Absent or unusable: samples go out without
     # a pod and gpu_analytics_pod_resources_errors_total says why.
     producer_pod_resources_socket: str = "/var/lib/kubelet/pod-resources/kubelet.sock"
+    # Token usage to Kafka as JSON (kafka), or as OpenTelemetry GenAI spans over OTLP/HTTP to
+    # PRODUCER_OTLP_ENDPOINT (otlp: the processor's /v1/traces, as an instrumented client).
+    producer_token_transport: Literal["kafka", "otlp"] = "kafka"
+    producer_otlp_endpoint: str = "http://127.0.0.1:8080/v1/traces"
     # How long to wait for Kafka at start before giving up (the pod is then restarted).
     producer_kafka_wait_s: float = Field(default=120.0, gt=0)
     # On SIGTERM: how long to wait for Kafka to acknowledge what is buffered.

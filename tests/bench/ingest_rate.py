@@ -1,5 +1,10 @@
 """Benchmark (c): HTTP ingest events/s with batches of 100, against publishing the same events
-straight to Kafka from the client (the ceiling the HTTP path adds its work on top of)."""
+straight to Kafka from the client (the ceiling the HTTP path adds its work on top of).
+
+Benchmark (d), `bench_otlp`: OTLP/HTTP trace ingest of LLM call spans against our own JSON
+ingest of the same calls (both through the processor to Kafka), 100 calls per request. The
+OTLP bodies are ExportTraceServiceRequests built with opentelemetry-proto, as an SDK's exporter
+sends them; every body is encoded before the clock starts."""
 
 from __future__ import annotations
 
@@ -8,14 +13,20 @@ import os
 import statistics
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 from aiokafka import AIOKafkaProducer
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
 from gpu_analytics.stack.fixtures import StackEnv
-from gpu_analytics.stack.harness import Pipeline, gpu_event
+from gpu_analytics.stack.harness import Pipeline, Processor, gpu_event
 from gpu_analytics.stack.topics import create_topics
 
 BATCH = 100
@@ -27,14 +38,18 @@ def _batches() -> list[list[dict[str, object]]]:
     return [[gpu_event(b * BATCH + i) for i in range(BATCH)] for b in range(BATCHES)]
 
 
-async def _ours(stack: StackEnv, log_dir: Path) -> float:
+async def start_line(stack: StackEnv, log_dir: Path) -> tuple[Pipeline, Processor]:
+    """A processor on topics and a database of its own."""
     run = uuid.uuid4().hex[:8]
     line = Pipeline(
         stack, f"bench.ing.{run}", f"bench.tok.{run}", f"bench_{run}", f"i-{run}", log_dir
     )
     await create_topics(stack.bootstrap_servers, {line.gpu_topic: 6, line.token_topic: 6})
-    processor = await line.start_processor()
-    bodies = [orjson.dumps(b) for b in _batches()]
+    return line, await line.start_processor()
+
+
+async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) -> float:
+    """POST every body, CONCURRENCY at a time; the seconds it took."""
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -42,16 +57,21 @@ async def _ours(stack: StackEnv, log_dir: Path) -> float:
     async def worker(client: httpx.AsyncClient) -> None:
         while not queue.empty():
             body = queue.get_nowait()
-            response = await client.post(
-                "/api/v1/gpu-metrics", content=body, headers={"content-type": "application/json"}
-            )
+            response = await client.post(path, content=body, headers={"content-type": content_type})
             response.raise_for_status()
 
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
+        return time.perf_counter() - started
+
+
+async def _ours(stack: StackEnv, log_dir: Path) -> float:
+    _line, processor = await start_line(stack, log_dir)
+    bodies = [orjson.dumps(b) for b in _batches()]
     try:
-        async with httpx.AsyncClient(base_url=processor.url, timeout=60) as client:
-            started = time.perf_counter()
-            await asyncio.gather(*(worker(client) for _ in range(CONCURRENCY)))
-            return BATCH * BATCHES / (time.perf_counter() - started)
+        seconds = await post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
+        return BATCH * BATCHES / seconds
     finally:
         processor.stop()
 
@@ -91,6 +111,119 @@ def bench(stack: StackEnv, runs: int, log_dir: Path) -> dict[str, object]:
         "ratio": round(ours_rate / direct_rate, 3),
         "ours_events_per_s": round(ours_rate),
         "direct_kafka_events_per_s": round(direct_rate),
+        "batch": BATCH,
+        "concurrency": CONCURRENCY,
+        "events": BATCH * BATCHES,
+        "runs": runs,
+        "cpus": os.cpu_count(),
+    }
+
+
+NS = 1_000_000_000
+
+
+def _calls() -> list[list[dict[str, Any]]]:
+    end = int(datetime.now(UTC).timestamp() * NS)
+    return [
+        [
+            {
+                "n": b * BATCH + i,
+                "model": f"model-{i % 4}",
+                "input": 500 + i,
+                "output": 100 + i,
+                "start": end - 2 * NS,
+                "end": end,
+            }
+            for i in range(BATCH)
+        ]
+        for b in range(BATCHES)
+    ]
+
+
+def _json_body(calls: list[dict[str, Any]]) -> bytes:
+    return orjson.dumps(
+        [
+            {
+                "event_id": f"{c['n']:032x}-{c['n']:016x}",
+                "ts": datetime.fromtimestamp(c["end"] / NS, UTC).isoformat(),
+                "host": "bench",
+                "provider": "openai",
+                "model": c["model"],
+                "input_tokens": c["input"],
+                "output_tokens": c["output"],
+                "latency_ms": (c["end"] - c["start"]) / 1e6,
+                "gpu_uuid": "GPU-bench",
+            }
+            for c in calls
+        ]
+    )
+
+
+def _attr(key: str, value: str | int) -> KeyValue:
+    any_value = (
+        AnyValue(string_value=value) if isinstance(value, str) else AnyValue(int_value=value)
+    )
+    return KeyValue(key=key, value=any_value)
+
+
+def _otlp_body(calls: list[dict[str, Any]]) -> bytes:
+    spans = [
+        Span(
+            trace_id=c["n"].to_bytes(16, "big"),
+            span_id=c["n"].to_bytes(8, "big"),
+            name="chat",
+            start_time_unix_nano=c["start"],
+            end_time_unix_nano=c["end"],
+            attributes=[
+                _attr("gen_ai.operation.name", "chat"),
+                _attr("gen_ai.provider.name", "openai"),
+                _attr("gen_ai.response.model", c["model"]),
+                _attr("gen_ai.usage.input_tokens", c["input"]),
+                _attr("gen_ai.usage.output_tokens", c["output"]),
+                _attr("gpu.uuid", "GPU-bench"),
+            ],
+        )
+        for c in calls
+    ]
+    request = ExportTraceServiceRequest(
+        resource_spans=[
+            ResourceSpans(
+                resource=Resource(attributes=[_attr("host.name", "bench")]),
+                scope_spans=[ScopeSpans(spans=spans)],
+            )
+        ]
+    )
+    return request.SerializeToString()
+
+
+async def _rate(stack: StackEnv, log_dir: Path, otlp: bool) -> float:
+    _line, processor = await start_line(stack, log_dir)
+    calls = _calls()
+    try:
+        if otlp:
+            bodies = [_otlp_body(c) for c in calls]
+            seconds = await post_all(processor.url, "/v1/traces", bodies, "application/x-protobuf")
+        else:
+            bodies = [_json_body(c) for c in calls]
+            seconds = await post_all(
+                processor.url, "/api/v1/token-usage", bodies, "application/json"
+            )
+        return float(BATCH * BATCHES / seconds)
+    finally:
+        processor.stop()
+
+
+def bench_otlp(stack: StackEnv, runs: int, log_dir: Path) -> dict[str, object]:
+    otlp, ours = [], []
+    for _ in range(runs):  # interleaved, so a slow moment of the machine hits both
+        ours.append(asyncio.run(_rate(stack, log_dir, otlp=False)))
+        otlp.append(asyncio.run(_rate(stack, log_dir, otlp=True)))
+    otlp_rate, json_rate = statistics.median(otlp), statistics.median(ours)
+    return {
+        "bench": "otlp_ingest_rate",
+        "ratio": round(otlp_rate / json_rate, 3),
+        "otlp_spans_per_s": round(otlp_rate),
+        "json_events_per_s": round(json_rate),
         "batch": BATCH,
         "concurrency": CONCURRENCY,
         "events": BATCH * BATCHES,

@@ -6,6 +6,7 @@ Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark 
     {"bench": "processor_cpu_per_event", "ratio": ..., ...}   ours / bare loop CPU per event
     {"bench": "producer_send_rate", "ratio": ..., ...}        ours / Kafka Java ProducerPerformance
     {"bench": "http_ingest_rate", "ratio": ..., ...}          ours / direct Kafka publish
+    {"bench": "otlp_ingest_rate", "ratio": ..., ...}          OTLP traces / our JSON, same calls
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ def _progress(message: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per benchmark (median)")
-    parser.add_argument("--only", choices=["processor", "producer", "ingest"], action="append")
+    parser.add_argument(
+        "--only", choices=["processor", "producer", "ingest", "otlp"], action="append"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    selected = args.only or ["processor", "producer", "ingest"]
+    selected = args.only or ["processor", "producer", "ingest", "otlp"]
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
         _progress("starting a private stack")
         results = []
@@ -59,6 +62,9 @@ def main() -> int:
             if "ingest" in selected:
                 sys.stderr.write("bench: HTTP ingest rate ...\n")
                 results.append(ingest_rate.bench(stack_env, args.runs, Path(tmp)))
+            if "otlp" in selected:
+                sys.stderr.write("bench: OTLP trace ingest rate ...\n")
+                results.append(ingest_rate.bench_otlp(stack_env, args.runs, Path(tmp)))
     for result in results:
         sys.stdout.write(json.dumps(result) + "\n")
     return 0

@@ -58,6 +58,13 @@ class ProducerMetrics:
             "1 while the kubelet's PodResources API answers (GPU samples name their pod), else 0.",
             registry=self.registry,
         )
+        self.otlp_spans_exported = Counter(
+            "gpu_analytics_otlp_spans_exported",
+            "Token usage spans exported over OTLP (PRODUCER_TOKEN_TRANSPORT=otlp), by result "
+            "(success, failure: after the SDK's own retries).",
+            ["result"],
+            registry=self.registry,
+        )
         self.events_dropped = Counter(
             "gpu_analytics_events_dropped",
             "Failed events dropped because the retry buffer (PRODUCER_RETRY_BUFFER) was full.",

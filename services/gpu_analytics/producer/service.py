@@ -42,6 +42,7 @@ from gpu_analytics.producer.metrics import (
     metrics_server,
 )
 from gpu_analytics.producer.nvml import NvmlUnavailable
+from gpu_analytics.producer.otlp_tokens import OtlpTokenSender
 from gpu_analytics.producer.publisher import ProducerUnusable, Publisher
 from gpu_analytics.producer.schedule import RateSchedule
 from gpu_analytics.producer.sources import Source, open_source
@@ -175,9 +176,8 @@ class ProducerService:
         return server, task
 
     async def _produce(self, max_events: int | None) -> int:
-        settings = self.settings
+        settings, metrics = self.settings, self.metrics
         try:
-            metrics = self.metrics
             source = self._source or open_source(
                 settings,
                 on_nvml_error=lambda call: metrics.nvml_errors.labels(call).inc(),
@@ -189,6 +189,13 @@ class ProducerService:
         except NvmlUnavailable as exc:
             log.error("PRODUCER_SOURCE=nvml but NVML sees no GPU", extra={"reason": str(exc)})
             return 1
+        spans = None
+        if settings.producer_token_transport == "otlp":
+            spans = OtlpTokenSender(
+                settings.producer_otlp_endpoint,
+                count=lambda result, n: metrics.otlp_spans_exported.labels(result).inc(n),
+            )
+            log.info("token usage as OTLP spans", extra={"endpoint": spans.endpoint})
         try:
             self._producer = await self._connect()
             if self._producer is None:
@@ -213,12 +220,14 @@ class ProducerService:
                         "topics": self._topics(),
                     },
                 )
-                await self._run_send_loop(source, publisher, max_events)
+                await self._run_send_loop(source, publisher, max_events, spans)
             except Exception:
                 log.exception("send loop failed")
                 code = 1
             finally:
                 self._state = "stopping"
+                if spans is not None:
+                    await self._flush_spans(spans)
                 self.undelivered = await self._flush(publisher)
                 self.send_finished = time.perf_counter()
                 await self._close_producer()
@@ -240,6 +249,13 @@ class ProducerService:
             return code
         finally:
             source.close()
+            if spans is not None:
+                spans.shutdown()
+
+    async def _flush_spans(self, spans: OtlpTokenSender) -> None:
+        timeout = self.settings.producer_flush_timeout_s
+        if not await asyncio.to_thread(spans.flush, timeout):
+            log.error("token usage spans not exported at shutdown", extra={"waited_s": timeout})
 
     def _topics(self) -> list[str]:
         return [self.settings.topic_gpu_metrics, self.settings.topic_token_usage]
@@ -357,13 +373,17 @@ class ProducerService:
 
     # -- the send loop ------------------------------------------------------------------
     async def _run_send_loop(
-        self, source: Source, publisher: Publisher, max_events: int | None
+        self,
+        source: Source,
+        publisher: Publisher,
+        max_events: int | None,
+        spans: OtlpTokenSender | None = None,
     ) -> None:
         """The send loop, cut short on stop if it is blocked (on Kafka's metadata, say).
 
         The loop only awaits sleeps, metadata and a new producer: cancelling it there leaves
         every appended event in the publisher, which the final flush then sends."""
-        sending = asyncio.create_task(self._send_loop(source, publisher, max_events))
+        sending = asyncio.create_task(self._send_loop(source, publisher, max_events, spans))
         stopped = asyncio.create_task(self._stopping.wait())
         try:
             await asyncio.wait({sending, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -382,7 +402,11 @@ class ProducerService:
                 sending.cancel()
 
     async def _send_loop(
-        self, source: Source, publisher: Publisher, max_events: int | None
+        self,
+        source: Source,
+        publisher: Publisher,
+        max_events: int | None,
+        spans: OtlpTokenSender | None = None,
     ) -> None:
         settings = self.settings
         schedule = RateSchedule(settings.producer_rate)
@@ -416,11 +440,15 @@ class ProducerService:
             if n > 0:
                 # encode() inlined: this loop is the producer's hot path.
                 for event in source.take(n):
-                    value = dumps(event.model_dump(mode="json"))
                     if isinstance(event, GpuMetric):
-                        add(gpu_topic, event.gpu_uuid.encode(), value)
+                        add(
+                            gpu_topic, event.gpu_uuid.encode(), dumps(event.model_dump(mode="json"))
+                        )
+                    elif spans is not None:
+                        spans.add(event)
                     else:
-                        add(token_topic, (event.gpu_uuid or event.model).encode(), value)
+                        key = (event.gpu_uuid or event.model).encode()
+                        add(token_topic, key, dumps(event.model_dump(mode="json")))
                 schedule.sent(n)
                 self.produced += n
             if max_events is not None and self.produced >= max_events:

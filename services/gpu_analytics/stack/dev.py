@@ -67,6 +67,8 @@ def run_dev() -> int:
             "METRICS_PORT": str(producer_port),
             "PRODUCER_SOURCE": os.environ.get("PRODUCER_SOURCE", "synthetic"),
             "PRODUCER_RATE": os.environ.get("PRODUCER_RATE", "20"),
+            # for PRODUCER_TOKEN_TRANSPORT=otlp: token usage as OTLP spans to this processor
+            "PRODUCER_OTLP_ENDPOINT": f"http://{HOST}:{processor_port}/v1/traces",
         }
         cli = shutil.which("gpu-analytics") or str(Path(sys.executable).with_name("gpu-analytics"))
         for name in ("processor", "producer"):

@@ -194,3 +194,43 @@ async def test_bad_bodies_get_the_specs_answers_and_store_nothing(pipeline: Pipe
     docs = await pipeline.stored("token_usage")
     assert [d["input_tokens"] for d in docs] == [101]  # only the valid span of the last body
     assert await processor.metric("gpu_analytics_otlp_spans_total", outcome="rejected") == 1
+
+
+async def test_the_synthetic_producer_can_send_token_usage_as_otlp_spans(
+    pipeline: Pipeline,
+) -> None:
+    """PRODUCER_TOKEN_TRANSPORT=otlp: GPU samples to Kafka, token usage as GenAI spans through
+    the SDK to /v1/traces; the processor stores both, the calls named by their GPU."""
+    from gpu_analytics.config import ProducerSettings
+    from gpu_analytics.producer.service import ProducerService
+    from gpu_analytics.producer.testing import SEED
+
+    processor = await pipeline.start_processor()
+    settings = ProducerSettings(
+        kafka_bootstrap_servers=pipeline.stack.bootstrap_servers,
+        topic_gpu_metrics=pipeline.gpu_topic,
+        topic_token_usage=pipeline.token_topic,
+        producer_source="synthetic",
+        producer_seed=SEED,
+        producer_host="otlp-node",
+        producer_rate=float("inf"),
+        producer_token_transport="otlp",
+        producer_otlp_endpoint=f"{processor.url}/v1/traces",
+        metrics_port=0,
+    )
+    service = ProducerService(settings)
+    assert await service.run(max_events=400, handle_signals=False) == 0
+    assert service.publisher is not None
+    gpu_sent = service.publisher.sent.get(pipeline.gpu_topic, 0)
+    assert service.publisher.sent.get(pipeline.token_topic, 0) == 0  # none through Kafka
+    exported = service.metrics.registry.get_sample_value(
+        "gpu_analytics_otlp_spans_exported_total", {"result": "success"}
+    )
+    assert exported is not None and exported == 400 - gpu_sent > 0
+    gpus = await pipeline.wait_stored(gpu_sent, "gpu_metrics")
+    calls = await pipeline.wait_stored(int(exported), "token_usage")
+    assert len(calls) == exported, pipeline.diagnosis()
+    fleet = {g["gpu_uuid"] for g in gpus}
+    assert all(c["gpu_uuid"] in fleet and c["provider"] == "vllm" for c in calls)
+    assert {c["host"] for c in calls} <= {g["host"] for g in gpus}
+    assert await processor.metric("gpu_analytics_otlp_spans_total", outcome="accepted") == exported
