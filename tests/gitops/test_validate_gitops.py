@@ -422,3 +422,10 @@ def test_cli_exits_1_and_names_the_finding(
     assert code == 1
     assert "FAIL [sync-policy] [local] Application/kafka" in stdout
     assert "1 findings: FAILED" in stdout
+
+
+def test_the_online_crd_schemas_are_pinned_to_a_commit() -> None:
+    location = validate_gitops.DEFAULT_CRD_SCHEMA_LOCATION
+    commit = validate_gitops.CRDS_CATALOG_COMMIT
+    assert len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
+    assert f"/CRDs-catalog/{commit}/" in location and "/main/" not in location
