@@ -1,4 +1,5 @@
-# The project's commands. `make setup` once, then `make dev` (run) and `make test` (check).
+# The project's commands: `make dev` (run) and `make test` (check) each install what they need
+# first (make dev the Python environment and the Kafka jars only); `make setup` installs all.
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -27,9 +28,10 @@ setup: ## install every tool and dependency into .venv, .tools and .cache (idemp
 	@scripts/setup.sh
 
 dev: ## run the pipeline locally (stack, processor, producer, Prometheus); Ctrl-C stops all
+	@scripts/setup.sh dev
 	@$(VENV)/gpu-analytics dev
 
-test: lint validate pytest ## every test and check (what CI runs)
+test: setup lint validate pytest ## install what is missing, then every test and check (what CI runs)
 
 lint: ## ruff, mypy, shellcheck, hadolint, actionlint
 	@echo "lint: ruff" && $(VENV)/ruff check $(PY_SOURCES) && $(VENV)/ruff format --check $(PY_SOURCES)

@@ -2,6 +2,10 @@
 # make setup: install every tool the project needs into repo-local, git-ignored folders.
 # Idempotent: each step checks a version stamp and skips what is already there.
 #
+#   scripts/setup.sh        everything (make setup, make test)
+#   scripts/setup.sh dev    what `make dev` needs and nothing more: uv, the Python environment,
+#                           the Kafka jars (Prometheus is used when a full setup built it)
+#
 #   .venv/          Python dependencies from uv.lock (services + dev tools)
 #   .tools/checkov  checkov, resolved in the same lock (its pins conflict with pytest's)
 #   .tools/bin/     uv, kubeconform, kustomize, actionlint, terraform, prometheus, promtool, sloth
@@ -35,7 +39,12 @@ REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
 # Argo CD 3.6 needs Go 1.27: the toolchain line of its wrapper's go.mod, which the go command
 # fetches from the module proxy when GOTOOLCHAIN names it.
 
-STEPS=18
+TIER=${1:-all}
+case "$TIER" in
+  all) STEPS=18 ;;
+  dev) STEPS=3 ;;
+  *) printf 'setup: error: unknown tier %s (all or dev)\n' "$TIER" >&2; exit 2 ;;
+esac
 step=0
 t_all=$(date +%s)
 say() { printf 'setup: %s\n' "$*"; }
@@ -47,7 +56,7 @@ stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 # ---- prerequisites --------------------------------------------------------------------------
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 need python$PYTHON_MINOR "install Python $PYTHON_MINOR (the services and their images use it)"
-need go "install Go 1.26+ (builds kubeconform, kustomize, actionlint, terraform, prometheus, sloth, the cluster simulation)"
+[ "$TIER" = dev ] || need go "install Go 1.26+ (builds kubeconform, kustomize, actionlint, terraform, prometheus, sloth, the cluster simulation)"
 need java "install a JDK 17+ (runs the local Kafka broker)"
 need mvn "install Apache Maven (fetches the Kafka jars)"
 java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
@@ -74,12 +83,29 @@ begin "Python dependencies (uv.lock -> .venv)"
 UV_PROJECT_ENVIRONMENT=$ROOT/.venv "$UV" sync --frozen --quiet --python "python$PYTHON_MINOR"
 done_
 
+# ---- 3. Kafka jars --------------------------------------------------------------------------
+begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
+if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
+  rm -rf "$TOOLS/kafka/libs"
+  mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
+    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
+    >"$ROOT/.cache/setup-kafka.log" 2>&1 \
+    || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
+  echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
+  done_
+fi
+
+if [ "$TIER" = dev ]; then
+  say "ready for make dev in $(($(date +%s) - t_all))s (make setup installs the rest)"
+  exit 0
+fi
+
 begin "checkov (uv.lock -> .tools/checkov)"
 UV_PROJECT_ENVIRONMENT=$TOOLS/checkov "$UV" sync --frozen --quiet --python "python$PYTHON_MINOR" \
   --no-default-groups --group checkov --no-install-project
 done_
 
-# ---- 3. Go tools ----------------------------------------------------------------------------
+# ---- 4. Go tools ----------------------------------------------------------------------------
 go_tool() { # name module version
   begin "$1 $3"
   if stamp_ok "$BIN/.$1.version" "$3" && [ -x "$BIN/$1" ]; then done_ "already installed"; return; fi
@@ -134,18 +160,6 @@ begin "terraform (built from source, pinned in scripts/install-terraform.sh)"
 scripts/install-terraform.sh "$BIN" >"$ROOT/.cache/setup-terraform.log" 2>&1 \
   || { cat "$ROOT/.cache/setup-terraform.log" >&2; die "building terraform failed"; }
 done_
-
-# ---- 4. Kafka jars --------------------------------------------------------------------------
-begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
-if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
-  rm -rf "$TOOLS/kafka/libs"
-  mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
-    dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
-    >"$ROOT/.cache/setup-kafka.log" 2>&1 \
-    || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
-  echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
-  done_
-fi
 
 # ---- 5. prometheus, promtool and sloth (built from their Go modules) ------------------------
 PROMETHEUS_MODULE_VERSION=$(wrapper_version prometheus github.com/prometheus/prometheus)
