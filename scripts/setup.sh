@@ -15,6 +15,7 @@
 #                   helm, argocd (+ its component names), redis-server, prometheus-operator:
 #                   the cluster simulation
 #   .tools/argocd/  Argo CD's CRDs, from the module it is built from
+#   .tools/mermaid/ mermaid-cli (npm, scripts/mermaid/package-lock.json), with Debian's Chromium
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,6 +33,7 @@ PYTHON_MINOR=3.11
 HELM_VERSION=v3.22.0
 KWOK_VERSION=v0.8.0
 REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
+CHROMIUM_DEB_VERSION=156.0.8078.114-1~deb12u1  # renders the mermaid diagrams (mermaid-cli)
 # Prometheus, Sloth, Kubernetes, etcd, Argo CD and the Prometheus Operator are pinned by the
 # wrapper modules in scripts/gotools/*/go.mod (with go.sum): Prometheus at the cluster's image
 # tag (values.yaml of kube-prometheus-stack), Kubernetes at the K3s release's version, Argo CD
@@ -41,7 +43,7 @@ REDIS_DEB_VERSION=5:7.0.15-1~deb12u10
 
 TIER=${1:-all}
 case "$TIER" in
-  all) STEPS=18 ;;
+  all) STEPS=20 ;;
   dev) STEPS=3 ;;
   *) printf 'setup: error: unknown tier %s (all or dev)\n' "$TIER" >&2; exit 2 ;;
 esac
@@ -269,6 +271,39 @@ if stamp_ok "$TOOLS/redis/.version" "$REDIS_DEB_VERSION" && [ -x "$BIN/redis-ser
   chmod +x "$BIN/redis-server"
   "$BIN/redis-server" --version >/dev/null || die "redis-server does not run (see $BIN/redis-server)"
   echo "$REDIS_DEB_VERSION" >"$TOOLS/redis/.version"
+  done_
+fi
+
+# ---- 8. mermaid-cli and Chromium: the Markdown files' diagrams, rendered in make test ----------
+begin "Chromium (Debian $CHROMIUM_DEB_VERSION, for mermaid-cli)"
+if command -v chromium >/dev/null 2>&1; then done_ "already installed"; else
+  # Too many shared libraries to unpack into .tools like redis: installed system-wide.
+  need apt-get "mermaid-cli renders with Chromium; install it (chromium) or put it on PATH"
+  if [ "$(id -u)" = 0 ]; then apt=(apt-get); elif sudo -n true 2>/dev/null; then apt=(sudo apt-get)
+  else die "installing Chromium needs root or password-less sudo: apt-get install chromium"; fi
+  "${apt[@]}" update -q=2 >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q=2 --no-install-recommends \
+    "chromium=$CHROMIUM_DEB_VERSION" >"$ROOT/.cache/setup-chromium.log" 2>&1 || {
+    printf '(pinned version not in these apt sources; using the distribution'"'"'s) '
+    DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y -q=2 --no-install-recommends chromium \
+      >"$ROOT/.cache/setup-chromium.log" 2>&1 || { cat "$ROOT/.cache/setup-chromium.log" >&2; die "apt-get could not install chromium"; }
+  }
+  done_
+fi
+
+begin "mermaid-cli (npm, scripts/mermaid/package-lock.json)"
+mermaid_stamp=$(sha256sum scripts/mermaid/package-lock.json | cut -c1-16)
+if stamp_ok "$TOOLS/mermaid/.version" "$mermaid_stamp" && [ -x "$TOOLS/mermaid/node_modules/.bin/mmdc" ]; then
+  done_ "already installed"
+else
+  need npm "install Node.js 20+ with npm (mermaid-cli renders the diagrams)"
+  rm -rf "$TOOLS/mermaid"
+  mkdir -p "$TOOLS/mermaid"
+  cp scripts/mermaid/package.json scripts/mermaid/package-lock.json "$TOOLS/mermaid/"
+  # Puppeteer drives Debian's Chromium: no browser download.
+  (cd "$TOOLS/mermaid" && PUPPETEER_SKIP_DOWNLOAD=true npm ci --no-audit --no-fund --silent) \
+    >"$ROOT/.cache/setup-mermaid.log" 2>&1 || { cat "$ROOT/.cache/setup-mermaid.log" >&2; die "npm ci of mermaid-cli failed"; }
+  echo "$mermaid_stamp" >"$TOOLS/mermaid/.version"
   done_
 fi
 

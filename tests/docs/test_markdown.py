@@ -1,0 +1,98 @@
+"""The repository's Markdown files: every relative link points to a file or folder that is there
+(anchors are not checked, web links not followed), and every mermaid diagram renders with
+mermaid's own renderer (mermaid-cli driving Debian's Chromium, both from `make setup`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+MMDC = REPO / ".tools" / "mermaid" / "node_modules" / ".bin" / "mmdc"
+DIAGRAM = re.compile(r"^```mermaid\n(.*?)^```", re.S | re.M)
+# [text](target) and ![alt](target), the target up to a space or the closing parenthesis
+LINK = re.compile(r"!?\[[^\]]*\]\(\s*([^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
+FENCE = re.compile(r"^(```|~~~)")
+
+
+def markdown_files() -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.md"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [REPO / line for line in out.splitlines() if (REPO / line).exists()]
+
+
+def relative_links(text: str) -> list[str]:
+    links, fenced = [], False
+    for line in text.splitlines():
+        if FENCE.match(line.strip()):
+            fenced = not fenced
+            continue
+        if fenced:
+            continue
+        for target in LINK.findall(line):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+                continue  # https:, mailto:, an anchor of this page
+            links.append(target)
+    return links
+
+
+def test_every_relative_link_resolves() -> None:
+    broken = []
+    files = markdown_files()
+    assert len(files) > 10
+    for md in files:
+        for target in relative_links(md.read_text()):
+            path = target.split("#", 1)[0]
+            if not (md.parent / path).exists():
+                broken.append(f"{md.relative_to(REPO)}: {target}")
+    assert broken == []
+
+
+def test_a_broken_link_is_found() -> None:
+    text = "see [the guide](docs/nowhere.md) and [a site](https://example.org) [top](#top)\n"
+    text += "```\n[in a code block](not/a/link.md)\n```\n"
+    assert relative_links(text) == ["docs/nowhere.md"]
+
+
+def render(diagram: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    if not MMDC.exists():
+        pytest.fail("mermaid-cli not found: run `make setup`")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium not found: run `make setup` (it installs Debian's)")
+    # Our own diagrams only: the sandbox is off so that it runs as root in CI containers too.
+    config = tmp_path / "puppeteer.json"
+    config.write_text(json.dumps({"executablePath": chromium, "args": ["--no-sandbox"]}))
+    source = tmp_path / "diagram.mmd"
+    source.write_text(diagram)
+    return subprocess.run(
+        [str(MMDC), "-q", "-p", str(config), "-i", str(source), "-o", str(tmp_path / "out.svg")],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def diagrams() -> list[tuple[str, str]]:
+    return [
+        (f"{md.relative_to(REPO)}#{n}", diagram)
+        for md in markdown_files()
+        for n, diagram in enumerate(DIAGRAM.findall(md.read_text()), 1)
+    ]
+
+
+@pytest.mark.parametrize(("where", "diagram"), diagrams(), ids=[w for w, _ in diagrams()])
+def test_every_diagram_renders(where: str, diagram: str, tmp_path: Path) -> None:
+    proc = render(diagram, tmp_path)
+    assert proc.returncode == 0, f"{where}: {proc.stderr[:1500]}"
+    assert (tmp_path / "out.svg").read_text().startswith("<svg")
+
+
+def test_a_broken_diagram_fails(tmp_path: Path) -> None:
+    proc = render("sequenceDiagram\n  A->>: no receiver\n  loop\n", tmp_path)
+    assert proc.returncode != 0 and "Parse error" in proc.stderr
