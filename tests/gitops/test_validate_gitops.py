@@ -7,6 +7,7 @@ asserts that the validator reports it under the expected rule, on the planted ob
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -429,3 +430,18 @@ def test_the_online_crd_schemas_are_pinned_to_a_commit() -> None:
     commit = validate_gitops.CRDS_CATALOG_COMMIT
     assert len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
     assert f"/CRDs-catalog/{commit}/" in location and "/main/" not in location
+
+
+def test_the_application_counts_the_docs_show_are_the_trees() -> None:
+    """README and clusters/README show `make cluster-up` ending with the local cluster's
+    Application count, and the screenshot caption says it too: the number the tree gives."""
+    tools = validate_gitops.find_tools(REPO)
+    report = Report()
+    local = validate_gitops.walk_cluster(
+        REPO / "clusters" / "local", validate_gitops.Renderer(REPO, tools, report), report
+    )
+    count = len(local.applications)
+    assert count > 5 and not report.findings
+    for doc in ("README.md", "clusters/README.md"):
+        said = {int(n) for n in re.findall(r"all (\d+) Applications", (REPO / doc).read_text())}
+        assert said == {count}, f"{doc} says {said}, the local tree has {count}"
