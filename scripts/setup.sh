@@ -5,6 +5,8 @@
 #   scripts/setup.sh        everything (make setup, make test)
 #   scripts/setup.sh dev    what `make dev` needs and nothing more: uv, the Python environment,
 #                           the Kafka jars (Prometheus is used when a full setup built it)
+#   scripts/setup.sh validate  what `make validate` needs: uv, the Python environment, checkov,
+#                           kubeconform, kustomize, the Kubernetes schemas (promote.yml)
 #
 #   .venv/          Python dependencies from uv.lock (services + dev tools)
 #   .tools/checkov  checkov, resolved in the same lock (its pins conflict with pytest's)
@@ -45,7 +47,8 @@ TIER=${1:-all}
 case "$TIER" in
   all) STEPS=20 ;;
   dev) STEPS=3 ;;
-  *) printf 'setup: error: unknown tier %s (all or dev)\n' "$TIER" >&2; exit 2 ;;
+  validate) STEPS=6 ;;
+  *) printf 'setup: error: unknown tier %s (all, dev or validate)\n' "$TIER" >&2; exit 2 ;;
 esac
 step=0
 t_all=$(date +%s)
@@ -59,8 +62,10 @@ stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
 need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: $2"; }
 need python$PYTHON_MINOR "install Python $PYTHON_MINOR (the services and their images use it)"
 [ "$TIER" = dev ] || need go "install Go 1.26+ (builds kubeconform, kustomize, actionlint, terraform, prometheus, sloth, the cluster simulation)"
-need java "install a JDK 17+ (runs the local Kafka broker)"
-need mvn "install Apache Maven (fetches the Kafka jars)"
+if [ "$TIER" != validate ]; then
+  need java "install a JDK 17+ (runs the local Kafka broker)"
+  need mvn "install Apache Maven (fetches the Kafka jars)"
+fi
 java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}')
 [ "${java_major%%.*}" -ge 17 ] 2>/dev/null || die "Java 17+ needed for Kafka 4, found ${java_major:-unknown}"
 
@@ -86,6 +91,7 @@ UV_PROJECT_ENVIRONMENT=$ROOT/.venv "$UV" sync --frozen --quiet --python "python$
 done_
 
 # ---- 3. Kafka jars --------------------------------------------------------------------------
+if [ "$TIER" = validate ]; then :; else
 begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
 if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
   rm -rf "$TOOLS/kafka/libs"
@@ -95,6 +101,7 @@ if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already i
     || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
   echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
   done_
+fi
 fi
 
 if [ "$TIER" = dev ]; then
@@ -154,6 +161,16 @@ go_wrapper() { # dir label ldflags tags [env assignments for the build]
 
 go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform $KUBECONFORM_VERSION
 go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 $KUSTOMIZE_VERSION
+k8s_schemas() {
+  begin "Kubernetes JSON schemas (kubernetes-validate)"
+  "$ROOT/.venv/bin/python" scripts/gen_k8s_schemas.py --quiet
+  done_
+}
+if [ "$TIER" = validate ]; then
+  k8s_schemas
+  say "ready for make validate in $(($(date +%s) - t_all))s (make setup installs the rest)"
+  exit 0
+fi
 go_tool actionlint github.com/rhysd/actionlint/cmd/actionlint $ACTIONLINT_VERSION
 
 # Terraform's go.mod replaces its remote-state backends with nested modules that `go install`
@@ -182,9 +199,7 @@ SLOTH_VERSION=$(wrapper_version sloth github.com/slok/sloth)
 go_wrapper sloth "Sloth $SLOTH_VERSION (~3 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" ""
 
 # ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
-begin "Kubernetes JSON schemas (kubernetes-validate)"
-"$ROOT/.venv/bin/python" scripts/gen_k8s_schemas.py --quiet
-done_
+k8s_schemas
 
 # ---- 7. the cluster simulation (gpu-analytics cluster-sim, tests/cluster) --------------------
 K8S_VERSION=$(wrapper_version kubernetes k8s.io/kubernetes)

@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status as SpanStatus
 from opentelemetry.trace import StatusCode
 
-from gpu_analytics.stack.harness import Pipeline
+from gpu_analytics.stack.harness import Pipeline, Processor
 
 pytestmark = pytest.mark.integration
 
@@ -55,6 +55,21 @@ def record_spans(
         tracer.start_span("GET /health", start_time=start).end(end_time=start + NS)
     provider.shutdown()
     return memory.get_finished_spans()
+
+
+async def handled(processor: Processor, topic: str, records: int, timeout: float = 60) -> None:
+    """Wait until `records` records of `topic` went through the insert: stored or found to be
+    duplicates (both counted after MongoDB answered)."""
+    deadline = time.monotonic() + timeout
+
+    async def done() -> float:
+        stored = await processor.metric("gpu_analytics_events_stored_total", topic=topic)
+        again = await processor.metric("gpu_analytics_events_duplicate_total", topic=topic)
+        return stored + again
+
+    while await done() < records:
+        assert time.monotonic() < deadline, f"fewer than {records} records of {topic} handled"
+        await asyncio.sleep(0.2)
 
 
 def genai(i: int, **more: Any) -> dict[str, Any]:
@@ -92,10 +107,11 @@ async def test_sdk_exports_are_stored_once_even_when_sent_twice(
     for _ in range(2):  # an exporter's retry of the same batch
         assert await asyncio.to_thread(exporter.export, spans) == SpanExportResult.SUCCESS
     exporter.shutdown()
-    docs = await pipeline.wait_stored(5, "token_usage")
-    await asyncio.sleep(2)  # the second export's events have been consumed by now
+    # Both exports consumed: 5 stored, and the 5 of the retry found already there.
+    await handled(processor, pipeline.token_topic, 10)
     docs = await pipeline.stored("token_usage")
     assert len(docs) == 5, pipeline.diagnosis()
+    assert await processor.metric("gpu_analytics_events_duplicate_total") == 5
     llm_spans = [s for s in spans if s.name == "chat"]
     ids = {f"{s.context.trace_id:032x}-{s.context.span_id:016x}" for s in llm_spans}
     assert {d["_id"] for d in docs} == ids
@@ -189,8 +205,7 @@ async def test_bad_bodies_get_the_specs_answers_and_store_nothing(pipeline: Pipe
         answer = ExportTraceServiceResponse.FromString(partial.content)
         assert answer.partial_success.rejected_spans == 1
         assert "no model" in answer.partial_success.error_message
-    docs = await pipeline.wait_stored(1, "token_usage")
-    await asyncio.sleep(2)
+    await handled(processor, pipeline.token_topic, 1)
     docs = await pipeline.stored("token_usage")
     assert [d["input_tokens"] for d in docs] == [101]  # only the valid span of the last body
     assert await processor.metric("gpu_analytics_otlp_spans_total", outcome="rejected") == 1
