@@ -19,7 +19,7 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench reliability protos cluster-up cluster-down sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench reliability protos images cluster-up cluster-down sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,9 @@ verify-observability: ## every rule and dashboard query on Prometheus scraping t
 
 cluster-up: ## local k3d cluster (or CLUSTER_CONTEXT) with Argo CD and the tree, until all is green
 	@clusters/local/cluster-up.sh
+
+images: ## build the processor and producer images and import them into the local k3d cluster (IMAGES_ARGS=--dry-run prints the commands)
+	@clusters/local/images.sh $(IMAGES_ARGS)
 
 cluster-down: ## delete the k3d cluster that cluster-up created
 	@clusters/local/cluster-down.sh
