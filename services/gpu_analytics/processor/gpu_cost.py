@@ -99,14 +99,6 @@ class Attribution:
     attributed_cost_usd: float = 0.0
 
 
-@dataclass
-class _Gpu:
-    seconds: float = 0.0
-    cost: float | None = None
-    pod_seconds: float = 0.0
-    pod_cost: float | None = None
-
-
 def _add(total: float | None, value: float | None) -> float | None:
     return total if value is None else (total or 0.0) + value
 
@@ -120,20 +112,16 @@ def attribute(holdings: Iterable[Holding], tokens: Mapping[tuple[str, str], int]
     for (model, gpu_uuid), n in tokens.items():
         if n > 0:
             on_gpu[gpu_uuid][model] = n
-    gpus: dict[str, _Gpu] = defaultdict(_Gpu)
-    for h in holdings:
-        gpu = gpus[h.gpu_uuid]
-        gpu.seconds += h.seconds
-        gpu.cost = _add(gpu.cost, h.cost_usd)
-        if h.pod:
-            gpu.pod_seconds += h.seconds
-            gpu.pod_cost = _add(gpu.pod_cost, h.cost_usd)
-    result = Attribution(gpus=len(gpus))
-    for gpu_uuid, gpu in gpus.items():
+    holdings = list(holdings)
+    every = usage_by(holdings, lambda h: h.gpu_uuid)
+    held = usage_by(holdings, lambda h: h.gpu_uuid if h.pod else None)
+    result = Attribution(gpus=len(every))
+    for gpu_uuid, gpu in every.items():
         result.gpu_seconds += gpu.seconds
-        result.cost_usd += gpu.cost or 0.0
-        pods = gpu.pod_seconds > 0
-        seconds, cost = (gpu.pod_seconds, gpu.pod_cost) if pods else (gpu.seconds, gpu.cost)
+        result.cost_usd += gpu.cost_usd or 0.0
+        split = held.get(gpu_uuid, gpu)  # the time pods held it, where they did
+        pods = split is not gpu and split.seconds > 0
+        seconds, cost = (split.seconds, split.cost_usd) if pods else (gpu.seconds, gpu.cost_usd)
         users = on_gpu.get(gpu_uuid)
         if not users or seconds <= 0:
             continue
