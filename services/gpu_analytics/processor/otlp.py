@@ -40,7 +40,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
-from gpu_analytics.events import TokenUsage
+from gpu_analytics.events import TokenUsage, describe_errors
 
 MODEL = ("gen_ai.response.model", "gen_ai.request.model")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
@@ -99,7 +99,6 @@ def _ids_to_base64(data: Any) -> Any:
 @dataclass
 class Converted:
     events: list[TokenUsage] = field(default_factory=list)
-    spans: int = 0
     without_usage: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)  # the first few, for the partial success
@@ -116,21 +115,20 @@ def token_events(request: ExportTraceServiceRequest) -> Converted:
     out = Converted()
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
-        host = _first(resource, HOST, str) or "unknown"
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name.split(".", 1)[0] or None
             for span in scope_spans.spans:
-                out.spans += 1
                 attrs = _attributes(span.attributes)
                 if not any(name in attrs for name in (*INPUT_TOKENS, *OUTPUT_TOKENS)):
                     out.without_usage += 1
                     continue
                 try:
-                    out.events.append(_event(span, attrs, resource, host, scope))
+                    out.events.append(_event(span, attrs, resource, scope))
                 except (_Rejected, ValidationError) as exc:
                     out.rejected += 1
                     if len(out.errors) < MAX_ERRORS:
-                        out.errors.append(f"span {span.span_id.hex()}: {_reason(exc)}")
+                        reason = describe_errors(exc) if isinstance(exc, ValidationError) else exc
+                        out.errors.append(f"span {span.span_id.hex()}: {reason}")
     return out
 
 
@@ -138,14 +136,8 @@ class _Rejected(ValueError):
     pass
 
 
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-    return str(exc)
-
-
 def _event(
-    span: Span, attrs: dict[str, Any], resource: dict[str, Any], host: str, scope: str | None
+    span: Span, attrs: dict[str, Any], resource: dict[str, Any], scope: str | None
 ) -> TokenUsage:
     if len(span.trace_id) != 16 or len(span.span_id) != 8:
         raise _Rejected("a span needs a 16-byte trace id and an 8-byte span id")
@@ -160,7 +152,7 @@ def _event(
         {
             "event_id": f"{span.trace_id.hex()}-{span.span_id.hex()}",
             "ts": datetime.fromtimestamp(span.end_time_unix_nano / 1e9, UTC),
-            "host": host,
+            "host": _first(resource, HOST, str) or "unknown",
             "provider": _first(attrs, PROVIDER, str) or scope or "unknown",
             "model": model,
             "operation": _first(attrs, OPERATION, str) or "chat",

@@ -205,10 +205,17 @@ async def test_bad_bodies_get_the_specs_answers_and_store_nothing(pipeline: Pipe
         answer = ExportTraceServiceResponse.FromString(partial.content)
         assert answer.partial_success.rejected_spans == 1
         assert "no model" in answer.partial_success.error_message
+        # A resource whose host.name is no string: its span is rejected, not a server error.
+        odd_host = _request(record_spans({"host.name": 7}, "s", [genai(2)]))
+        rejected = await post(odd_host.SerializeToString(), **proto)
+        assert rejected.status_code == 200
+        answer = ExportTraceServiceResponse.FromString(rejected.content)
+        assert answer.partial_success.rejected_spans == 1
+        assert "host.name is int" in answer.partial_success.error_message
     await handled(processor, pipeline.token_topic, 1)
     docs = await pipeline.stored("token_usage")
     assert [d["input_tokens"] for d in docs] == [101]  # only the valid span of the last body
-    assert await processor.metric("gpu_analytics_otlp_spans_total", outcome="rejected") == 1
+    assert await processor.metric("gpu_analytics_otlp_spans_total", outcome="rejected") == 2
 
 
 async def test_the_synthetic_producer_can_send_token_usage_as_otlp_spans(
