@@ -24,7 +24,7 @@ import pynvml
 
 from gpu_analytics.events import GpuMetric
 from gpu_analytics.producer.ids import EventIds
-from gpu_analytics.producer.podresources import PodResources
+from gpu_analytics.producer.podresources import PodResources, holder_fields
 
 log = logging.getLogger(__name__)
 
@@ -229,9 +229,7 @@ class NvmlSource:
             temperature_c=_bounded(self._read(gpu, TEMPERATURE), -40, 150),
             sm_clock_mhz=_bounded(self._read(gpu, SM_CLOCK), 0, 100_000),
             price_per_hour_usd=gpu.price_per_hour_usd,
-            namespace=holder.namespace if holder else None,
-            pod=holder.pod if holder else None,
-            container=holder.container if holder else None,
+            **holder_fields(holder),
         )
 
     def take(self, n: int) -> list[GpuMetric]:

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 
 from gpu_analytics.events import GpuMetric, TokenUsage
 from gpu_analytics.producer.ids import EventIds
+from gpu_analytics.producer.podresources import Holder, holder_fields
 
 
 @dataclass(frozen=True)
@@ -135,13 +136,12 @@ class SyntheticGpu:
     max_temp_rise_c: float  # cooling quality of this slot
     temperature_c: float = AMBIENT_C + 5
     samples: int = field(default=0)
-    # The pod holding the GPU: (namespace, pod, container), None when no pod holds it.
-    holder: tuple[str, str, str] | None = None
-    serving: bool = True  # held by a vLLM pod: busy, and the token events come from it
+    holder: Holder | None = None  # the pod holding the GPU, None when no pod holds it
 
     @property
-    def allocated(self) -> bool:
-        return self.holder is not None
+    def serving(self) -> bool:
+        """Held by a vLLM pod: busy, and the token events come from it."""
+        return self.holder is not None and self.holder.namespace == SERVING_NAMESPACE
 
 
 def build_fleet(
@@ -184,13 +184,13 @@ def build_fleet(
 def _place(gpu: SyntheticGpu, position: int) -> None:
     slot = position % PLACEMENT_CYCLE
     if slot == FREE_SLOT:
-        gpu.serving, gpu.holder, gpu.utilization = False, None, 0.0
+        gpu.holder, gpu.utilization = None, 0.0
     elif slot == IDLE_SLOT:
-        gpu.serving, gpu.utilization = False, 0.0
-        gpu.holder = (IDLE_NAMESPACE, f"notebook-{position // PLACEMENT_CYCLE}", "jupyter")
+        gpu.holder = Holder(IDLE_NAMESPACE, f"notebook-{position // PLACEMENT_CYCLE}", "jupyter")
+        gpu.utilization = 0.0
     else:
         model = gpu.served.name.rsplit("/", 1)[-1].lower().replace(".", "-")
-        gpu.holder = (SERVING_NAMESPACE, f"vllm-{model}-{gpu.host}-{gpu.index}", "vllm")
+        gpu.holder = Holder(SERVING_NAMESPACE, f"vllm-{model}-{gpu.host}-{gpu.index}", "vllm")
 
 
 def _uuid4(rng: random.Random) -> str:
@@ -279,7 +279,7 @@ class SyntheticSource:
             clock -= 15 * rng.randrange(3)  # boost steps of 15 MHz
         mem_total = model.mem_total_mb
         # vLLM pre-allocates its share; a notebook holds a little; a free GPU only the driver's.
-        share = VLLM_MEMORY_SHARE if gpu.serving else 0.12 if gpu.allocated else 0.0
+        share = VLLM_MEMORY_SHARE if gpu.serving else 0.12 if gpu.holder else 0.0
         mem_used = round(mem_total * share + rng.uniform(-40, 40)) if share else rng.randint(1, 8)
         mem_util = gpu.utilization * gpu.mem_bandwidth_ratio + rng.gauss(0, 2)
         return GpuMetric(
@@ -297,7 +297,7 @@ class SyntheticSource:
             temperature_c=float(temperature),
             sm_clock_mhz=clock,
             price_per_hour_usd=gpu.price_per_hour_usd,
-            **_holder_fields(gpu.holder),
+            **holder_fields(gpu.holder),
         )
 
     def _token_usage(self, gpu: SyntheticGpu, rng: random.Random, now: datetime) -> TokenUsage:
@@ -329,11 +329,6 @@ class SyntheticSource:
             gpu_uuid=gpu.uuid,
             status=status,
         )
-
-
-def _holder_fields(holder: tuple[str, str, str] | None) -> dict[str, str | None]:
-    namespace, pod, container = holder or (None, None, None)
-    return {"namespace": namespace, "pod": pod, "container": container}
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

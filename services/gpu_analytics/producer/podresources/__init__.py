@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from gpu_analytics.producer.podresources.client import Holder, PodResources
+from gpu_analytics.producer.podresources.client import Holder, PodResources, holder_fields
 
-__all__ = ["Holder", "PodResources"]
+__all__ = ["Holder", "PodResources", "holder_fields"]

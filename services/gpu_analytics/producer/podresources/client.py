@@ -31,11 +31,30 @@ LIST = "/v1.PodResourcesLister/List"
 GPU_RESOURCES = ("nvidia.com/gpu", "nvidia.com/mig-")  # the second a prefix
 
 
+_RPC_REASONS = {
+    grpc.StatusCode.PERMISSION_DENIED: "permission_denied",
+    grpc.StatusCode.UNAVAILABLE: "unavailable",
+}
+
+
+class _Unusable(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Holder:
     namespace: str
     pod: str
     container: str
+
+
+def holder_fields(holder: Holder | None) -> dict[str, str | None]:
+    """The namespace, pod and container fields of a gpu.metrics.v1 event (null: no pod)."""
+    if holder is None:
+        return {"namespace": None, "pod": None, "container": None}
+    return {"namespace": holder.namespace, "pod": holder.pod, "container": holder.container}
 
 
 def holders_of(
@@ -84,6 +103,7 @@ class PodResources:
         self._holders: dict[str, Holder] = {}
         self._last_reason: str | None = None
         self._channel: grpc.Channel | None = None
+        self._call: grpc.UnaryUnaryMultiCallable | None = None
 
     def holders(self, parent_of: Mapping[str, str] | None = None) -> dict[str, Holder]:
         now = self._clock()
@@ -93,59 +113,52 @@ class PodResources:
         return self._holders
 
     def _refresh(self, parent_of: Mapping[str, str] | None) -> None:
-        reason = self._unusable()
-        if reason is None:
-            try:
-                answer = self._list()
-            except grpc.RpcError as exc:
-                # A new channel next time: a restarted kubelet makes a new socket, and a
-                # channel in reconnect backoff would fail the next ask at once.
-                self.close()
-                code = exc.code() if isinstance(exc, grpc.Call) else None
-                reason = "permission_denied" if code == grpc.StatusCode.PERMISSION_DENIED else (
-                    "unavailable" if code == grpc.StatusCode.UNAVAILABLE else "rpc_error"
-                )  # fmt: skip
-                detail = str(exc.details()) if isinstance(exc, grpc.Call) else repr(exc)
-            else:
-                self._holders = holders_of(answer, parent_of)
-                if self._last_reason is not None:
-                    log.info("pod attribution restored", extra={"socket": self.socket_path})
-                self._last_reason = None
-                self._on_state(True)
-                return
-        else:
-            detail = reason
-        self._holders = {}
-        self._on_error(reason)
-        self._on_state(False)
-        if reason != self._last_reason:  # once per change, not every refresh
-            log.warning(
-                "GPUs go out without their pod: the kubelet's PodResources API is not usable",
-                extra={"socket": self.socket_path, "reason": reason, "detail": detail},
-            )
-        self._last_reason = reason
-
-    def _unusable(self) -> str | None:
-        if not os.path.exists(self.socket_path):
-            return "socket_missing"
-        if not os.access(self.socket_path, os.R_OK | os.W_OK):
-            return "permission_denied"
-        return None
+        try:
+            answer = self._list()
+        except _Unusable as exc:
+            self._holders = {}
+            self._on_error(exc.reason)
+            self._on_state(False)
+            if exc.reason != self._last_reason:  # once per change, not every refresh
+                log.warning(
+                    "GPUs go out without their pod: the kubelet's PodResources API is not usable",
+                    extra={"socket": self.socket_path, "reason": exc.reason, "detail": str(exc)},
+                )
+            self._last_reason = exc.reason
+            return
+        self._holders = holders_of(answer, parent_of)
+        if self._last_reason is not None:
+            log.info("pod attribution restored", extra={"socket": self.socket_path})
+        self._last_reason = None
+        self._on_state(True)
 
     def _list(self) -> api_pb2.ListPodResourcesResponse:
-        if self._channel is None:
+        """The kubelet's List answer; raises _Unusable with the reason it cannot be had."""
+        if not os.path.exists(self.socket_path):
+            raise _Unusable("socket_missing", self.socket_path)
+        if not os.access(self.socket_path, os.R_OK | os.W_OK):
+            raise _Unusable("permission_denied", f"no read and write access to {self.socket_path}")
+        if self._call is None:
             self._channel = grpc.insecure_channel(f"unix://{self.socket_path}")
-        call = self._channel.unary_unary(
-            LIST,
-            request_serializer=api_pb2.ListPodResourcesRequest.SerializeToString,
-            response_deserializer=api_pb2.ListPodResourcesResponse.FromString,
-        )
-        answer: api_pb2.ListPodResourcesResponse = call(
-            api_pb2.ListPodResourcesRequest(), timeout=self._timeout_s
-        )
+            self._call = self._channel.unary_unary(
+                LIST,
+                request_serializer=api_pb2.ListPodResourcesRequest.SerializeToString,
+                response_deserializer=api_pb2.ListPodResourcesResponse.FromString,
+            )
+        try:
+            answer: api_pb2.ListPodResourcesResponse = self._call(
+                api_pb2.ListPodResourcesRequest(), timeout=self._timeout_s
+            )
+        except grpc.RpcError as exc:
+            # A new channel next time: a restarted kubelet makes a new socket, and a channel
+            # in reconnect backoff would fail the next ask at once.
+            self.close()
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            detail = str(exc.details()) if isinstance(exc, grpc.Call) else repr(exc)
+            raise _Unusable(_RPC_REASONS.get(code, "rpc_error"), detail) from exc
         return answer
 
     def close(self) -> None:
         if self._channel is not None:
             self._channel.close()
-            self._channel = None
+        self._channel = self._call = None
