@@ -38,14 +38,14 @@ def _batches() -> list[list[dict[str, object]]]:
     return [[gpu_event(b * BATCH + i) for i in range(BATCH)] for b in range(BATCHES)]
 
 
-async def start_line(stack: StackEnv, log_dir: Path) -> tuple[Pipeline, Processor]:
+async def start_processor(stack: StackEnv, log_dir: Path) -> Processor:
     """A processor on topics and a database of its own."""
     run = uuid.uuid4().hex[:8]
     line = Pipeline(
         stack, f"bench.ing.{run}", f"bench.tok.{run}", f"bench_{run}", f"i-{run}", log_dir
     )
     await create_topics(stack.bootstrap_servers, {line.gpu_topic: 6, line.token_topic: 6})
-    return line, await line.start_processor()
+    return await line.start_processor()
 
 
 async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) -> float:
@@ -67,7 +67,7 @@ async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) 
 
 
 async def _ours(stack: StackEnv, log_dir: Path) -> float:
-    _line, processor = await start_line(stack, log_dir)
+    processor = await start_processor(stack, log_dir)
     bodies = [orjson.dumps(b) for b in _batches()]
     try:
         seconds = await post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
@@ -105,12 +105,22 @@ def bench(stack: StackEnv, runs: int, log_dir: Path) -> dict[str, object]:
     for _ in range(runs):
         direct.append(asyncio.run(_direct(stack.bootstrap_servers)))
         ours.append(asyncio.run(_ours(stack, log_dir)))
-    ours_rate, direct_rate = statistics.median(ours), statistics.median(direct)
+    return _result(
+        "http_ingest_rate", ("ours_events_per_s", ours), ("direct_kafka_events_per_s", direct), runs
+    )
+
+
+def _result(
+    bench: str, ours: tuple[str, list[float]], reference: tuple[str, list[float]], runs: int
+) -> dict[str, object]:
+    """One benchmark's line: the ratio of the medians, both medians and the run's shape."""
+    (ours_key, ours_rates), (ref_key, ref_rates) = ours, reference
+    ours_rate, ref_rate = statistics.median(ours_rates), statistics.median(ref_rates)
     return {
-        "bench": "http_ingest_rate",
-        "ratio": round(ours_rate / direct_rate, 3),
-        "ours_events_per_s": round(ours_rate),
-        "direct_kafka_events_per_s": round(direct_rate),
+        "bench": bench,
+        "ratio": round(ours_rate / ref_rate, 3),
+        ours_key: round(ours_rate),
+        ref_key: round(ref_rate),
         "batch": BATCH,
         "concurrency": CONCURRENCY,
         "events": BATCH * BATCHES,
@@ -197,7 +207,7 @@ def _otlp_body(calls: list[dict[str, Any]]) -> bytes:
 
 
 async def _rate(stack: StackEnv, log_dir: Path, otlp: bool) -> float:
-    _line, processor = await start_line(stack, log_dir)
+    processor = await start_processor(stack, log_dir)
     calls = _calls()
     try:
         if otlp:
@@ -218,15 +228,6 @@ def bench_otlp(stack: StackEnv, runs: int, log_dir: Path) -> dict[str, object]:
     for _ in range(runs):  # interleaved, so a slow moment of the machine hits both
         ours.append(asyncio.run(_rate(stack, log_dir, otlp=False)))
         otlp.append(asyncio.run(_rate(stack, log_dir, otlp=True)))
-    otlp_rate, json_rate = statistics.median(otlp), statistics.median(ours)
-    return {
-        "bench": "otlp_ingest_rate",
-        "ratio": round(otlp_rate / json_rate, 3),
-        "otlp_spans_per_s": round(otlp_rate),
-        "json_events_per_s": round(json_rate),
-        "batch": BATCH,
-        "concurrency": CONCURRENCY,
-        "events": BATCH * BATCHES,
-        "runs": runs,
-        "cpus": os.cpu_count(),
-    }
+    return _result(
+        "otlp_ingest_rate", ("otlp_spans_per_s", otlp), ("json_events_per_s", ours), runs
+    )

@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from grafana_foundation_sdk.builders import dashboard as db
 
-from gpu_analytics.observability.dashboards.common import dashboard, graph, prom, single
+from gpu_analytics.observability.dashboards.common import (
+    dashboard,
+    graph,
+    prom,
+    single,
+    thresholds,
+)
 
 HELD = 'workload_pod!=""'
 IDLE_BELOW = 0.05  # the GpuAllocatedIdle alert's and GPU_IDLE_UTILIZATION_PCT's default 5 %
@@ -119,6 +125,7 @@ def board() -> db.Dashboard:
                     f"avg by (workload_namespace, workload_pod) ({held_util})",
                     "{{workload_namespace}}/{{workload_pod}}",
                 ),
+                limits=thresholds((None, "orange"), (IDLE_BELOW, "green")),
             )
         )
     )
