@@ -19,7 +19,7 @@ PY_SOURCES := services scripts tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench reliability protos images cluster-up cluster-down sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench reliability protos images cluster-up cluster-down verify sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -77,6 +77,10 @@ images: ## build the processor and producer images and import them into the loca
 
 cluster-down: ## delete the k3d cluster that cluster-up created
 	@clusters/local/cluster-down.sh
+
+verify: ## the pipeline on the current kube context: ready, events flowing, an ingest smoke (VERIFY_ARGS=--dry-run prints the checks)
+	@scripts/setup.sh dev
+	@$(VENV)/gpu-analytics cluster verify $(VERIFY_ARGS)
 
 demo-hpa: ## the Locust HPA demo on the current kube context: timeline CSV, summary, PNG in .cache/demo-hpa/
 	@$(VENV)/gpu-analytics cluster demo-hpa $(DEMO_HPA_ARGS)

@@ -1,4 +1,4 @@
-"""Render every Helm chart of the GitOps tree as Argo CD renders it (DESIGN.md §8, tier 2).
+"""Render every Helm chart of the GitOps tree as Argo CD renders it.
 
 scripts/validate_gitops.py hands over, per cluster, the Applications and resources it walked.
 This module finds every chart release in them:
@@ -75,8 +75,9 @@ GRAFANA_SIDECAR_PROBES = (
     "the grafana subchart's one sidecar.livenessProbe/readinessProbe serves every sidecar, but "
     "each serves /healthz on a HEALTH_PORT of its own (dashboards 8084, datasources 8082)"
 )
-# Third-party workloads that cannot meet DESIGN.md §7 through their chart's values, each with
-# the reason. Key: (chart, "Kind/name" as rendered, container or "*", rule of check_workload).
+# Third-party workloads that cannot meet the workload baseline (validate_gitops.py) through
+# their chart's values, each with the reason. Key: (chart, "Kind/name" as rendered, container
+# or "*", rule of check_workload).
 THIRD_PARTY_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
     ("argo-cd", "StatefulSet/argocd-application-controller", "application-controller", "probes"): (
         "the chart offers the application controller a readiness probe only (controller."

@@ -3,7 +3,7 @@ provider "aws" {
 }
 
 locals {
-  # The cluster this root builds is `aws` (DESIGN.md: clusters/aws holds its root Application).
+  # The cluster this root builds is `aws` (clusters/aws holds its root Application).
   cluster = "aws"
   prefix  = "${var.name}-${local.cluster}"
 

@@ -101,3 +101,37 @@ def test_the_architecture_diagrams_are_among_those_rendered() -> None:
 def test_a_broken_diagram_fails(tmp_path: Path) -> None:
     proc = render("sequenceDiagram\n  A->>: no receiver\n  loop\n", tmp_path)
     assert proc.returncode != 0 and "Parse error" in proc.stderr
+
+
+# Files outside the repository that the project must not send its readers to: its own
+# README.md and ARCHITECTURE.md are the design record.
+OUTSIDE = re.compile(r"\b(?:DESIGN|STYLE)\.md\b")
+
+
+def tracked_text_files() -> list[Path]:
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return [REPO / line for line in out.splitlines() if (REPO / line).is_file()]
+
+
+def outside_references(path: Path) -> list[str]:
+    try:
+        text = path.read_text()
+    except UnicodeDecodeError:
+        return []  # images and other binaries
+    return [
+        f"{path.name}:{n}" for n, line in enumerate(text.splitlines(), 1) if OUTSIDE.search(line)
+    ]
+
+
+def test_no_file_points_to_a_document_the_repository_does_not_hold() -> None:
+    found = [ref for path in tracked_text_files() for ref in outside_references(path)]
+    assert found == []
+
+
+def test_a_reference_to_an_outside_document_is_found(tmp_path: Path) -> None:
+    planted = tmp_path / "main.tf"
+    planted.write_text("# the cluster of " + "DESIGN" + ".md §3\nok\n")
+    assert outside_references(planted) == ["main.tf:1"]

@@ -63,7 +63,7 @@ data:
   widgets: {{ .Capabilities.APIVersions.Has "tiny.example.com/v1/Widget" | quote }}
   monitors: {{ .Capabilities.APIVersions.Has "monitoring.coreos.com/v1/ServiceMonitor" | quote }}
 """
-# A workload that breaks DESIGN.md §7: no securityContext, no resources, no probes.
+# A workload that breaks the workload baseline: no securityContext, no resources, no probes.
 DEPLOYMENT = """\
 apiVersion: apps/v1
 kind: Deployment

@@ -106,7 +106,7 @@ def test_tree_as_committed_passes_every_check(repo: Path) -> None:
         assert f"platform/kafka/overlays/{cluster.name}" in cluster.git_paths
 
 
-# ---- workloads (DESIGN.md §7) --------------------------------------------------------------
+# ---- workloads (the baseline) --------------------------------------------------------------
 
 
 def test_container_allowed_to_run_as_root_fails_non_root(repo: Path) -> None:

@@ -1,4 +1,4 @@
-"""STYLE.md section 8 for terraform/: module layout, documented inputs and outputs, pins."""
+"""The conventions of terraform/: module layout, documented inputs and outputs, pins."""
 
 from __future__ import annotations
 

@@ -132,3 +132,50 @@ def demo_hpa(
         locustfile=locustfile or "",
     )
     raise typer.Exit(demo.run_demo(options, lambda message: _say(f"demo-hpa: {message}")))
+
+
+@app.command()
+def verify(
+    context: Annotated[
+        str | None, typer.Option(help="Kube context (default: the current one).")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="Seconds between the two reads.")] = 20.0,
+    events: Annotated[int, typer.Option(min=1, help="GPU samples the smoke sends.")] = 100,
+    smoke_timeout: Annotated[
+        float, typer.Option(help="Seconds the smoke waits for its samples to be stored.")
+    ] = 180.0,
+    lag_slack: Annotated[
+        float, typer.Option(help="A consumer lag at most this many records passes even if it grew.")
+    ] = 1000.0,
+    log_dir: Annotated[
+        Path | None, typer.Option(help="Where the port-forward logs go (default: a temp dir).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the checks; touch nothing.")
+    ] = False,
+) -> None:
+    """Check the pipeline on a kube context: Kafka, MongoDB, processor and producers ready;
+    events stored, producers sending and consumer lag not growing between two reads; an
+    end-to-end smoke through the ingest API. One PASS/FAIL line per check; exit 1 on a FAIL."""
+    import tempfile
+
+    from gpu_analytics.cluster import verify as checks
+    from gpu_analytics.cluster.kube import Kubectl, KubeError, find_kubectl
+
+    options = checks.Options(interval, events, smoke_timeout, lag_slack)
+    if dry_run:
+        typer.echo("\n".join(checks.plan(options)))
+        return
+    try:
+        kubectl = Kubectl(find_kubectl(), checks.PIPELINE, context)
+    except KubeError as exc:
+        _say(f"verify: {exc}")
+        raise typer.Exit(2) from exc
+    with tempfile.TemporaryDirectory(prefix="verify-") as temp:
+        logs = log_dir or Path(temp)
+        logs.mkdir(parents=True, exist_ok=True)
+        cluster = checks.KubectlCluster(kubectl, logs)
+        passed = checks.Verify(cluster, options, typer.echo).run()
+    failed = not passed
+    _say(f"verify: {'a check failed' if failed else 'every check passed'}")
+    raise typer.Exit(1 if failed else 0)

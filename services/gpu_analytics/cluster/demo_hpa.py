@@ -28,7 +28,6 @@ import csv
 import io
 import json
 import math
-import os
 import shutil
 import signal
 import subprocess
@@ -43,8 +42,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from gpu_analytics.stack.paths import repo_root, tools_dir
-from gpu_analytics.stack.process import free_port, log_tail, port_open, spawn, stop_child
+from gpu_analytics.cluster.kube import Kubectl, KubeError, PortForward, find_kubectl
+from gpu_analytics.stack.paths import repo_root
+from gpu_analytics.stack.process import log_tail, spawn, stop_child
 
 LOCUST_PREFIX = "locust"  # --csv prefix: locust_stats_history.csv and friends
 HISTORY_FILE = f"{LOCUST_PREFIX}_stats_history.csv"
@@ -74,8 +74,8 @@ TIMELINE_COLUMNS = (
 )
 
 
-class DemoError(RuntimeError):
-    """What stops the demo, in words a person can act on."""
+class DemoError(KubeError):
+    """What stops the demo, in words a person can act on (kubectl's failures are KubeError)."""
 
 
 # --- kubectl output ---------------------------------------------------------------------
@@ -672,23 +672,6 @@ def render(out: Path) -> tuple[Summary, list[TimelineRow]]:
 # --- the runner ---------------------------------------------------------------------------
 
 
-def find_kubectl() -> str:
-    """KUBECTL, else the one `make setup` installs (.tools/bin), else kubectl on PATH."""
-    if configured := os.environ.get("KUBECTL"):
-        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
-            found = shutil.which(configured)
-            if found is None:
-                raise DemoError(f"KUBECTL={configured} is not an executable file")
-            return found
-        return configured
-    local = tools_dir() / "bin" / "kubectl"
-    if local.is_file():
-        return str(local)
-    if found := shutil.which("kubectl"):
-        return found
-    raise DemoError("kubectl not found: run make setup, put kubectl on PATH or set KUBECTL")
-
-
 def find_locust() -> str:
     beside = Path(sys.executable).with_name("locust")
     if beside.is_file():
@@ -696,54 +679,6 @@ def find_locust() -> str:
     if found := shutil.which("locust"):
         return found
     raise DemoError("locust not found: run make setup (it is in .venv)")
-
-
-def _stderr_message(stderr: str) -> str:
-    """kubectl's last line says what failed (before it: klog lines of the retries)."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    return (lines or ["(no message)"])[-1][:500]
-
-
-@dataclass
-class Kubectl:
-    binary: str
-    namespace: str
-    context: str | None = None
-    timeout: float = 20.0
-
-    def base(self) -> list[str]:
-        cmd = [self.binary]
-        if self.context:
-            cmd += ["--context", self.context]
-        return [*cmd, "--namespace", self.namespace]
-
-    def run(self, *args: str) -> str:
-        cmd = [*self.base(), *args]
-        what = "kubectl " + " ".join(args)
-        try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=self.timeout, check=False
-            )
-        except FileNotFoundError as exc:
-            raise DemoError(f"{self.binary} not found: run make setup or set KUBECTL") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise DemoError(f"{what} did not answer in {self.timeout:.0f}s") from exc
-        if proc.returncode != 0:
-            raise DemoError(f"{what} failed ({proc.returncode}): {_stderr_message(proc.stderr)}")
-        return proc.stdout
-
-    def current_context(self) -> str:
-        if self.context:
-            return self.context
-        try:
-            return self.run("config", "current-context").strip()
-        except DemoError as exc:
-            raise DemoError(f"no kube context ({exc}); pass --context or set KUBECONFIG") from exc
-
-    def get(self) -> str:
-        return self.run(
-            "get", "hpa,deployment", "-o", "json", f"--request-timeout={self.timeout:.0f}s"
-        )
 
 
 @dataclass
@@ -809,16 +744,17 @@ class Demo:
         self.say = say
         self.kubectl = Kubectl(find_kubectl(), options.namespace, options.context)
         self.locust_bin = find_locust()
-        self.port_forward: subprocess.Popen[bytes] | None = None
+        self.forward = PortForward(
+            self.kubectl, options.service, options.remote_port, options.out / "port-forward.log"
+        )
         self.locust: subprocess.Popen[bytes] | None = None
-        self.port = 0
 
     def preflight(self) -> tuple[str, HpaState]:
         context = self.kubectl.current_context()
         ns = self.options.namespace
         try:
-            objects = parse_objects(self.kubectl.get())
-        except DemoError as exc:
+            objects = parse_objects(self._get())
+        except KubeError as exc:
             raise DemoError(f"cannot read namespace {ns} of context {context}: {exc}") from exc
         hpa = objects.hpas.get(self.options.hpa)
         if hpa is None:
@@ -831,29 +767,13 @@ class Demo:
             raise DemoError(f"HPA {hpa.name} scales Deployment {hpa.target}, not in {ns}")
         return context, hpa
 
-    def start_port_forward(self) -> None:
-        out = self.options.out
-        self.port = self.port or free_port()
-        cmd = [
-            *self.kubectl.base(),
-            "port-forward", "--address", "127.0.0.1",
-            self.options.service, f"{self.port}:{self.options.remote_port}",
-        ]  # fmt: skip
-        log = out / "port-forward.log"
-        self.port_forward = spawn(cmd, log, cwd=out, die_with_parent=True)
-        deadline = time.monotonic() + 30
-        while not port_open("127.0.0.1", self.port):
-            if self.port_forward.poll() is not None:
-                raise DemoError(
-                    f"kubectl port-forward {self.options.service} failed "
-                    f"({self.port_forward.returncode}): {_stderr_message(log_tail(log))}"
-                )
-            if time.monotonic() > deadline:
-                raise DemoError(f"kubectl port-forward {self.options.service}: no port in 30s")
-            time.sleep(0.2)
+    def _get(self) -> str:
+        return self.kubectl.run(
+            "get", "hpa,deployment", "-o", "json", f"--request-timeout={self.kubectl.timeout:.0f}s"
+        )
 
     def check_processor(self) -> None:
-        url = f"http://127.0.0.1:{self.port}/readyz"
+        url = f"{self.forward.url}/readyz"
         try:
             with urllib.request.urlopen(url, timeout=10) as response:
                 response.read()
@@ -871,7 +791,7 @@ class Demo:
         locustfile = self.options.locustfile or str(repo_root() / "loadtest")
         cmd = [
             self.locust_bin, "-f", locustfile, "--headless",
-            "--host", f"http://127.0.0.1:{self.port}",
+            "--host", self.forward.url,
             "--csv", str(out / LOCUST_PREFIX), "--csv-full-history",
             "--html", str(out / "locust.html"), "--only-summary",
         ]  # fmt: skip
@@ -885,16 +805,15 @@ class Demo:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.locust.wait(30)
             stop_child(self.locust, 10)
-        if self.port_forward is not None:
-            stop_child(self.port_forward, 10)
+        self.forward.stop()
 
     def poll(self, polls_file: Path) -> Poll:
         now = time.time()
         try:
-            output = json.loads(self.kubectl.get())
+            output = json.loads(self._get())
             record: dict[str, Any] = {"time": round(now, 3), "output": output}
             poll = poll_from(now, parse_objects(output), self.options.hpa)
-        except (DemoError, json.JSONDecodeError) as exc:
+        except (KubeError, json.JSONDecodeError) as exc:
             record = {"time": round(now, 3), "error": str(exc)}
             poll = Poll(now, None, None, str(exc))
         with polls_file.open("a") as handle:
@@ -918,8 +837,8 @@ class Demo:
         record = RunRecord(o.namespace, o.hpa, context, started=time.time())
         with _Stop() as stop:
             try:
-                self.start_port_forward()
-                self.say(f"port-forward {o.service} on 127.0.0.1:{self.port}")
+                self.forward.start()
+                self.say(f"port-forward {o.service} on {self.forward.url}")
                 self.check_processor()
                 self.start_locust()
                 record.started = time.time()
@@ -951,7 +870,7 @@ class Demo:
                 samples = []
             sample = samples[-1] if samples and record.load_end is None else None
             self.say(_progress_line(poll.time - record.started, poll, sample))
-            assert self.locust is not None and self.port_forward is not None
+            assert self.locust is not None and self.forward.proc is not None
             if record.load_end is None and self.locust.poll() is not None:
                 record.load_end, record.locust_exit = time.time(), self.locust.returncode
                 record.write(o.out)
@@ -965,12 +884,12 @@ class Demo:
                     f"{duration(o.settle)} for {o.hpa} to return to its minimum"
                 )
                 settle_until = time.monotonic() + o.settle
-            if record.load_end is None and self.port_forward.poll() is not None:
+            if record.load_end is None and not self.forward.alive():
                 record.port_forward_restarts += 1
-                self.say(f"port-forward exited ({self.port_forward.returncode}); restarting")
+                self.say(f"port-forward exited ({self.forward.proc.returncode}); restarting")
                 try:
-                    self.start_port_forward()
-                except DemoError as exc:
+                    self.forward.start()
+                except KubeError as exc:
                     self.say(f"{exc} (retrying at the next poll)")
             if settle_until is not None:
                 h = poll.hpa
@@ -994,7 +913,7 @@ def run_demo(options: DemoOptions, say: Callable[[str], None]) -> int:
     try:
         demo = Demo(options, say)
         record = demo.run()
-    except DemoError as exc:
+    except KubeError as exc:  # DemoError too
         say(f"error: {exc}")
         if (options.out / "run.json").exists():
             with contextlib.suppress(DemoError, OSError):
