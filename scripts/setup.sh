@@ -193,10 +193,10 @@ prom_ldflags="$prom_ldflags -X $prom_pkg.Branch=HEAD -X $prom_pkg.BuildUser=scri
 PROMETHEUS_TAGS=remove_all_sd
 # Earlier setups linked both names into Debian's prometheus package, unpacked in .tools/prometheus.
 if [ -d "$TOOLS/prometheus" ]; then rm -rf "$TOOLS/prometheus" "$BIN/prometheus" "$BIN/promtool"; fi
-go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~4 min cold)" "$prom_ldflags" \
+go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~3 min cold)" "$prom_ldflags" \
   "$PROMETHEUS_TAGS"
 SLOTH_VERSION=$(wrapper_version sloth github.com/slok/sloth)
-go_wrapper sloth "Sloth $SLOTH_VERSION (~3 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" ""
+go_wrapper sloth "Sloth $SLOTH_VERSION (~2 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" ""
 
 # ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
 k8s_schemas
@@ -210,13 +210,13 @@ k8s_minor=${k8s_minor%%.*}
 for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags="$k8s_ldflags -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
-go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~8 min cold)" "$k8s_ldflags" ""
+go_wrapper kubernetes "Kubernetes $K8S_VERSION (kube-apiserver, controller-manager, scheduler, kubectl; ~6 min cold)" "$k8s_ldflags" ""
 go_wrapper etcd "etcd $(wrapper_version etcd go.etcd.io/etcd/server/v3)" "" ""
 ln -sf "$BIN/server" "$BIN/etcd" # the etcd main package is go.etcd.io/etcd/server/v3
 ARGOCD_VERSION=$(wrapper_version argocd github.com/argoproj/argo-cd/v3)
 ARGOCD_GOTOOLCHAIN=$(awk '$1 == "toolchain" {print $2; exit}' scripts/gotools/argocd/go.mod)
 argocd_ldflags=$(scripts/gotools/argocd/ldflags.sh "$ARGOCD_VERSION")
-go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~8 min cold)" "$argocd_ldflags" "" \
+go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~6 min cold)" "$argocd_ldflags" "" \
   GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN"
 # One binary, named for each component as Argo CD's image does.
 ln -sf "$BIN/cmd" "$BIN/argocd"

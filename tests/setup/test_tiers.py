@@ -43,3 +43,14 @@ def test_an_unknown_tier_is_refused() -> None:
     proc = setup("everything")
     assert proc.returncode == 2
     assert "unknown tier everything (all, dev or validate)" in proc.stderr
+
+
+def test_the_readme_shows_setup_steps_as_setup_prints_them() -> None:
+    """README's `make setup` sample: every step line is one setup.sh prints (number, total and
+    label, with its build-time estimate), so the estimates there cannot drift from the script."""
+    proc = setup()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    printed = set(re.findall(r"^(setup: \[\d+/\d+\] .+?) \.\.\. ", proc.stdout, re.M))
+    shown = re.findall(r"^(setup: \[\d+/\d+\] .+?) \.\.\. ", (REPO / "README.md").read_text(), re.M)
+    assert len(shown) >= 3
+    assert [line for line in shown if line not in printed] == []
