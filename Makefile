@@ -33,9 +33,10 @@ dev: ## run the pipeline locally (stack, processor, producer, Prometheus); Ctrl-
 
 test: setup lint validate pytest ## install what is missing, then every test and check (what CI runs)
 
-lint: ## ruff, mypy, shellcheck, hadolint, actionlint
+lint: ## ruff, mypy, import-linter, shellcheck, hadolint, actionlint
 	@echo "lint: ruff" && $(VENV)/ruff check $(PY_SOURCES) && $(VENV)/ruff format --check $(PY_SOURCES)
 	@echo "lint: mypy" && $(VENV)/mypy $(PY_SOURCES)
+	@echo "lint: import-linter (the product does not import the tooling)" && $(VENV)/lint-imports --no-cache
 	@echo "lint: shellcheck" && $(VENV)/shellcheck -x $(SHELL_SCRIPTS)
 	@if [ -n "$(DOCKERFILES)" ]; then echo "lint: hadolint" && $(VENV)/hadolint $(DOCKERFILES); fi
 	@if [ -d .github/workflows ]; then echo "lint: actionlint" && $(TOOLS)/actionlint; fi
@@ -51,7 +52,7 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 	@RELIABILITY_REPORT=$(CURDIR)/.cache/reliability.jsonl $(VENV)/pytest -q -p no:cacheprovider \
 	  services/tests/processor/test_reliability.py services/tests/processor/test_dead_letters.py \
 	  services/tests/processor/test_ingest_outage.py
-	@$(VENV)/python -m gpu_analytics.stack.reliability .cache/reliability.jsonl
+	@$(VENV)/python -m gpu_analytics_tools.stack.reliability .cache/reliability.jsonl
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
 	@$(VENV)/python tests/bench/run.py

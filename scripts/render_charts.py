@@ -44,7 +44,7 @@ from urllib import error, request
 import yaml
 
 import gen_k8s_schemas
-from gpu_analytics.manifests import load_manifests
+from gpu_analytics_tools.manifests import load_manifests
 
 Resource = dict[str, Any]
 KeyPath = tuple[str, ...]

@@ -111,7 +111,7 @@ fi
 
 begin "checkov (uv.lock -> .tools/checkov)"
 UV_PROJECT_ENVIRONMENT=$TOOLS/checkov "$UV" sync --frozen --quiet --python "python$PYTHON_MINOR" \
-  --no-default-groups --group checkov --no-install-project
+  --only-group checkov
 done_
 
 # ---- 4. Go tools ----------------------------------------------------------------------------

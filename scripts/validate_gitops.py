@@ -51,7 +51,7 @@ from typing import Any
 import yaml
 
 import render_charts
-from gpu_analytics.manifests import load_manifests
+from gpu_analytics_tools.manifests import load_manifests
 from render_charts import dig  # one definition for both scripts
 
 Resource = dict[str, Any]

@@ -1,26 +1,22 @@
-"""The `gpu-analytics` console script: one entry point, one subcommand per service."""
+"""The `gpu-analytics` console script: one subcommand per service (`producer`, `processor`) and
+the dead-letter replay (`dlq`). Where the tooling package is installed (a checkout after
+`make dev` or `make setup`, never an image), its commands join through the `gpu_analytics.cli`
+entry points: `stack`, `cluster-sim`, `cluster`, `dashboards`, `verify-observability`, `dev`."""
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import Annotated
 
 import typer
 
-from gpu_analytics.cluster.cli import app as cluster_app
-from gpu_analytics.cluster_sim.cli import app as cluster_sim_app
-from gpu_analytics.observability.cli import app as dashboards_app
 from gpu_analytics.processor.dlq_cli import app as dlq_app
-from gpu_analytics.stack.cli import app as stack_app
 
 app = typer.Typer(
     help="GPU and LLM-token telemetry pipeline.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(stack_app, name="stack")
-app.add_typer(cluster_sim_app, name="cluster-sim")
-app.add_typer(cluster_app, name="cluster")
-app.add_typer(dashboards_app, name="dashboards")
 app.add_typer(dlq_app, name="dlq")
 
 
@@ -48,22 +44,6 @@ def processor() -> None:
     raise typer.Exit(serve())
 
 
-@app.command("verify-observability")
-def verify_observability(
-    render: Annotated[
-        str | None, typer.Option(help="Also draw the dashboards into PNGs in this folder.")
-    ] = None,
-    linger: Annotated[float, typer.Option(help="Seconds to run on before drawing.")] = 0,
-) -> None:
-    """Check every rule and dashboard query on a real Prometheus scraping the pipeline."""
-    from gpu_analytics.observability.cli import verify_observability as run
-
-    run(render, linger)
-
-
-@app.command()
-def dev() -> None:
-    """Run the whole pipeline locally (stack, processor, producer, Prometheus); Ctrl-C stops."""
-    from gpu_analytics.stack.dev import run_dev
-
-    raise typer.Exit(run_dev())
+# Each entry point is a function that adds its commands to `app`.
+for plugin in entry_points(group="gpu_analytics.cli"):
+    plugin.load()(app)

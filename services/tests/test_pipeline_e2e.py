@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics.producer.testing import end_offsets
-from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline, Processor
+from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
+from gpu_analytics_tools.stack.harness import PARTITIONS, Pipeline, Processor
+from gpu_analytics_tools.testing.producer import end_offsets
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.producer.service import ProducerService, run_async
-from gpu_analytics.stack.kafka import classpath, java_binary
-from gpu_analytics.stack.topics import create_topics
+from gpu_analytics_tools.stack.kafka import classpath, java_binary
+from gpu_analytics_tools.stack.topics import create_topics
 
 EVENTS = 100_000
 PARTITIONS = 3

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics.cluster_sim.builtins import EXTERNAL_SECRETS_CRDS
-from gpu_analytics.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.cluster_sim.builtins import EXTERNAL_SECRETS_CRDS
+from gpu_analytics_tools.cluster_sim.testing import Installed, report
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))

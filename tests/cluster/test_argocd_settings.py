@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpu_analytics.cluster_sim import argocd
-from gpu_analytics.cluster_sim.layout import ToolMissingError, kubernetes_version, tool
-from gpu_analytics.cluster_sim.testing import REPO
+from gpu_analytics_tools.cluster_sim import argocd
+from gpu_analytics_tools.cluster_sim.layout import ToolMissingError, kubernetes_version, tool
+from gpu_analytics_tools.cluster_sim.testing import REPO
 
 HELMCHART = REPO / "bootstrap" / "argo-cd" / "helmchart.yaml"
 

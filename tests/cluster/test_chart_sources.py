@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from gpu_analytics.cluster_sim import gitrepo
-from gpu_analytics.cluster_sim.layout import CHARTS_URL
-from gpu_analytics.cluster_sim.testing import REPO
+from gpu_analytics_tools.cluster_sim import gitrepo
+from gpu_analytics_tools.cluster_sim.layout import CHARTS_URL
+from gpu_analytics_tools.cluster_sim.testing import REPO
 
 
 def chart_sources(apps: Path) -> dict[str, tuple[str, str]]:

@@ -11,8 +11,8 @@ import os
 import subprocess
 from typing import Any
 
-from gpu_analytics.cluster_sim.layout import BRANCH, GIT_URL
-from gpu_analytics.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.cluster_sim.layout import BRANCH, GIT_URL
+from gpu_analytics_tools.cluster_sim.testing import Installed, report
 
 OTHER = "cluster-up-test"
 INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics.cluster_sim import argocd
+from gpu_analytics_tools.cluster_sim import argocd
 
 REPO = Path(__file__).resolve().parents[2]
 ARGOCD = REPO / ".tools" / "bin" / "argocd"

@@ -9,11 +9,11 @@ import re
 import subprocess
 from typing import Any
 
-from gpu_analytics.cluster import apps as argocd_apps
-from gpu_analytics.cluster import waves
-from gpu_analytics.cluster_sim import cli as sim_cli
-from gpu_analytics.cluster_sim import netns
-from gpu_analytics.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.cluster import apps as argocd_apps
+from gpu_analytics_tools.cluster import waves
+from gpu_analytics_tools.cluster_sim import cli as sim_cli
+from gpu_analytics_tools.cluster_sim import netns
+from gpu_analytics_tools.cluster_sim.testing import Installed, report
 
 
 def app_list(installed: Installed) -> list[argocd_apps.AppStatus]:

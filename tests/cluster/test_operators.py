@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpu_analytics.cluster_sim import operators
-from gpu_analytics.cluster_sim.layout import ToolMissingError, tool
+from gpu_analytics_tools.cluster_sim import operators
+from gpu_analytics_tools.cluster_sim.layout import ToolMissingError, tool
 
 DEPLOYMENT = yaml.safe_load(
     (Path(__file__).parent / "testdata" / "prometheus-operator-deployment.yaml").read_text()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from gpu_analytics.cluster import apps, waves
+from gpu_analytics_tools.cluster import apps, waves
 
 DATA = Path(__file__).parent / "testdata"
 

@@ -1,4 +1,4 @@
-"""gpu_analytics.cluster.waves on event histories of the shape Argo CD records: a tree that
+"""gpu_analytics_tools.cluster.waves on event histories of the shape Argo CD records: a tree that
 waits passes; a wave created before the previous one was Healthy, or before its sync
 finished although it read Healthy (the race the Application health check closes), fails;
 events of the same second are ordered by the time in their names."""
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gpu_analytics.cluster import waves
+from gpu_analytics_tools.cluster import waves
 
 
 def app(name: str, wave: int, created: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics.manifests import load_manifests
+from gpu_analytics_tools.manifests import load_manifests
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))

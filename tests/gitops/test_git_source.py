@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics.cluster.source import install_manifests, source_patches
+from gpu_analytics_tools.cluster.source import install_manifests, source_patches
 
 REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE = REPO / ".tools" / "bin" / "kustomize"

@@ -24,8 +24,8 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from gpu_analytics.cluster import demo_hpa as demo
-from gpu_analytics.cluster.cli import app as cluster_app
+from gpu_analytics_tools.cluster import demo_hpa as demo
+from gpu_analytics_tools.cluster.cli import app as cluster_app
 
 DATA = Path(__file__).parent / "testdata" / "demo-hpa"
 RUN = DATA / "run"

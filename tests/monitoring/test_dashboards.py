@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics.observability.dashboards import BOARDS
-from gpu_analytics.observability.dashboards.build import generated, stale, write
-from gpu_analytics.observability.dashboards.common import TAG
+from gpu_analytics_tools.observability.dashboards import BOARDS
+from gpu_analytics_tools.observability.dashboards.build import generated, stale, write
+from gpu_analytics_tools.observability.dashboards.common import TAG
 
 REPO = Path(__file__).resolve().parents[2]
 FOLDER = REPO / "monitoring" / "dashboards"

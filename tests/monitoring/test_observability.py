@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics.observability.verify import (
+from gpu_analytics_tools.observability.verify import (
     Query,
     Report,
     alloy_labels,
@@ -20,7 +20,7 @@ from gpu_analytics.observability.verify import (
     substitute,
     verify,
 )
-from gpu_analytics.stack.fixtures import StackEnv
+from gpu_analytics_tools.stack.fixtures import StackEnv
 
 PLANTED = [
     Query("planted / missing metric", "sum(rate(gpu_analytics_no_such_metric_total[1m]))", "panel"),

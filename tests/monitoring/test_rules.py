@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics.observability.prometheus import RULE_DIRS, prometheus_rules
+from gpu_analytics_tools.observability.prometheus import RULE_DIRS, prometheus_rules
 
 REPO = Path(__file__).resolve().parents[2]
 PROMTOOL = REPO / ".tools" / "bin" / "promtool"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from gpu_analytics.observability.prometheus import write_config
-from gpu_analytics.observability.targets import cluster_targets
+from gpu_analytics_tools.observability.prometheus import write_config
+from gpu_analytics_tools.observability.targets import cluster_targets
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "services" / "deploy" / "base"

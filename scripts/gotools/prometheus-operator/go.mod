@@ -1,5 +1,5 @@
 // Builds the Prometheus Operator that the cluster simulation runs when it serves the charts
-// (gpu_analytics/cluster_sim/operators.py), at the release of the pinned
+// (gpu_analytics_tools/cluster_sim/operators.py), at the release of the pinned
 // prometheus-operator-crds chart 32.0.0: v0.94.0, which the pinned kube-prometheus-stack 91.5.0
 // ships too (91.0.0 moved to it, 91.5.1 to v0.94.1). tests/cluster/test_versions.py checks both
 // where CHARTS_DIR has the charts. It only stands in for the chart's operator pod in the

@@ -16,7 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 
-from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
+from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
 
 pytestmark = pytest.mark.integration
 

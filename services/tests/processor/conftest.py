@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from gpu_analytics.stack.fixtures import StackEnv, TopicFactory, private_stack
-from gpu_analytics.stack.harness import PARTITIONS, Pipeline, gpu_event
-from gpu_analytics.stack.topics import create_topics
+from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory, private_stack
+from gpu_analytics_tools.stack.harness import PARTITIONS, Pipeline, gpu_event
+from gpu_analytics_tools.stack.topics import create_topics
 
 
 @pytest.fixture

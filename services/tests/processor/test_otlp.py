@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status as SpanStatus
 from opentelemetry.trace import StatusCode
 
-from gpu_analytics.stack.harness import Pipeline, Processor
+from gpu_analytics_tools.stack.harness import Pipeline, Processor
 
 pytestmark = pytest.mark.integration
 
@@ -225,7 +225,7 @@ async def test_the_synthetic_producer_can_send_token_usage_as_otlp_spans(
     the SDK to /v1/traces; the processor stores both, the calls named by their GPU."""
     from gpu_analytics.config import ProducerSettings
     from gpu_analytics.producer.service import ProducerService
-    from gpu_analytics.producer.testing import SEED
+    from gpu_analytics_tools.testing.producer import SEED
 
     processor = await pipeline.start_processor()
     settings = ProducerSettings(

@@ -12,8 +12,8 @@ from aiokafka.errors import OutOfOrderSequenceNumber
 
 from gpu_analytics.events import GPU_METRICS
 from gpu_analytics.processor.publisher import Publisher
-from gpu_analytics.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics.stack.harness import gpu_event
+from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
+from gpu_analytics_tools.stack.harness import gpu_event
 
 pytestmark = pytest.mark.integration
 

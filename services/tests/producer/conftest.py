@@ -9,8 +9,8 @@ import pynvml
 import pytest
 
 from gpu_analytics.config import ProducerSettings
-from gpu_analytics.producer.testing import SEED, FakeGpu, FakeNvml
-from gpu_analytics.stack.fixtures import StackEnv
+from gpu_analytics_tools.stack.fixtures import StackEnv
+from gpu_analytics_tools.testing.producer import SEED, FakeGpu, FakeNvml
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric
 from gpu_analytics.producer.service import ProducerService
-from gpu_analytics.producer.testing import SEED
+from gpu_analytics_tools.testing.producer import SEED
 
 CLI = str(Path(sys.executable).with_name("gpu-analytics"))
 

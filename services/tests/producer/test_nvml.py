@@ -25,7 +25,7 @@ from gpu_analytics.producer.nvml import (
 )
 from gpu_analytics.producer.sources import open_source
 from gpu_analytics.producer.synthetic import SyntheticSource
-from gpu_analytics.producer.testing import MIB, FakeGpu, FakeNvml
+from gpu_analytics_tools.testing.producer import MIB, FakeGpu, FakeNvml
 
 FakeNvmlFactory = Callable[..., FakeNvml]
 

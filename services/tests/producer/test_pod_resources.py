@@ -19,7 +19,7 @@ from gpu_analytics.producer.metrics import ProducerMetrics
 from gpu_analytics.producer.nvml import NvmlSource
 from gpu_analytics.producer.podresources import Holder, PodResources
 from gpu_analytics.producer.podresources import api_pb2 as pb
-from gpu_analytics.producer.testing import FakeGpu, FakeNvml
+from gpu_analytics_tools.testing.producer import FakeGpu, FakeNvml
 
 REPO = Path(__file__).resolve().parents[3]
 GPU = "nvidia.com/gpu"

@@ -6,7 +6,7 @@ import math
 import random
 
 from gpu_analytics.producer.schedule import RateSchedule
-from gpu_analytics.producer.testing import SEED
+from gpu_analytics_tools.testing.producer import SEED
 
 
 class FakeClock:

@@ -15,7 +15,7 @@ from gpu_analytics.producer.synthetic import (
     SERVING_NAMESPACE,
     SyntheticSource,
 )
-from gpu_analytics.producer.testing import SEED
+from gpu_analytics_tools.testing.producer import SEED
 
 MODELS = {m.name: m for m in CATALOG}
 LLMS = {s.name for m in CATALOG for s in m.served}

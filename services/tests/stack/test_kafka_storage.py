@@ -7,8 +7,8 @@ import os
 import uuid
 from pathlib import Path
 
-from gpu_analytics.stack.kafka import KafkaBroker, new_cluster_id
-from gpu_analytics.stack.process import free_port
+from gpu_analytics_tools.stack.kafka import KafkaBroker, new_cluster_id
+from gpu_analytics_tools.stack.process import free_port
 
 
 def test_cluster_id_starting_with_a_dash_formats(tmp_path: Path) -> None:

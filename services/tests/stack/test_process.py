@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics.stack.process import ProcessRef, free_port, log_errors, log_tail
+from gpu_analytics_tools.stack.process import ProcessRef, free_port, log_errors, log_tail
 
 # Four threads that never wait: whichever runs on another core when SIGSTOP is sent goes on
 # until that core takes the signal, which is the window freeze() has to close.

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from gpu_analytics.stack.process import free_port, port_open
-from gpu_analytics.stack.topics import declared_topics
+from gpu_analytics_tools.stack.process import free_port, port_open
+from gpu_analytics_tools.stack.topics import declared_topics
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,68 @@
+"""The local Prometheus: our rule files and scrape jobs labelled as in the cluster."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpu_analytics_tools.observability.targets import cluster_targets
+from gpu_analytics_tools.stack.paths import repo_root
+
+# Where our PrometheusRules live: hand-written alerts and Sloth's generated SLO rules.
+RULE_DIRS = ("monitoring/rules", "monitoring/slos")
+
+
+def prometheus_rules(root: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Every PrometheusRule of the repository, by file name (e.g. gpu-analytics.yaml)."""
+    root = root or repo_root()
+    found: dict[str, dict[str, Any]] = {}
+    for folder in RULE_DIRS:
+        for source in sorted((root / folder).glob("*.yaml")):
+            for doc in yaml.safe_load_all(source.read_text()):
+                if isinstance(doc, dict) and doc.get("kind") == "PrometheusRule":
+                    found[source.name] = doc
+    return found
+
+
+def write_rule_files(dest: Path, root: Path | None = None) -> list[Path]:
+    """Each PrometheusRule's groups as a plain Prometheus rules file under `dest`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, doc in prometheus_rules(root).items():
+        target = dest / name
+        target.write_text(yaml.safe_dump({"groups": doc["spec"]["groups"]}, sort_keys=False))
+        written.append(target)
+    return written
+
+
+def write_config(
+    state: Path,
+    addresses: dict[str, str],
+    *,
+    interval: str = "5s",
+    root: Path | None = None,
+) -> Path:
+    """prometheus.yml scraping `addresses` (service name -> host:port) with the labels the
+    ServiceMonitors give in the cluster, and loading all our rules."""
+    rule_files = write_rule_files(state / "rules", root)
+    targets = cluster_targets(None if root is None else root / "services" / "deploy" / "base")
+    jobs = []
+    for service, address in addresses.items():
+        labels = dict(targets[service].labels)
+        jobs.append(
+            {
+                "job_name": labels.pop("job"),
+                "scrape_interval": interval,
+                "static_configs": [{"targets": [address], "labels": labels}],
+            }
+        )
+    config = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "rule_files": [str(p) for p in rule_files],
+        "scrape_configs": jobs,
+    }
+    path = state / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path

@@ -1,0 +1,493 @@
+"""`make verify-observability`: every rule and dashboard query, evaluated on a real Prometheus
+scraping the running pipeline.
+
+Starts the processor, a synthetic producer and Prometheus (the cluster's release, built by
+`make setup`) with all our rules and the targets labelled as the ServiceMonitors label them;
+drives traffic (HTTP ingest of v1 and legacy payloads, requests that get 4xx, invalid records
+that are dead-lettered); then:
+
+- every rule group loads, and every rule evaluates without error;
+- every recording rule, alert expression and dashboard query (template variables substituted)
+  evaluates without error on the HTTP API;
+- every `gpu_analytics_`, `slo:` or `up{...}` selector in them returns data, and so does every
+  recording rule and dashboard query that names one (an alert's own result is empty while it is
+  quiet, so for alerts the selectors carry the check);
+- the Loki panels select only labels the Alloy config sets, and use only JSON fields that real
+  log lines of the services they select contain (the lines of this run).
+
+PromQL has no Python parser; the selectors are found with a regular expression that fits our
+expressions (metric names of our prefixes, an optional `{...}` without nested braces).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import yaml
+from aiokafka import AIOKafkaProducer
+
+from gpu_analytics_tools.observability.dashboards import BOARDS
+from gpu_analytics_tools.observability.dashboards.common import to_json
+from gpu_analytics_tools.observability.prometheus import prometheus_rules, write_config
+from gpu_analytics_tools.stack.paths import repo_root, tools_dir
+from gpu_analytics_tools.stack.process import free_port, spawn, stop_child
+from gpu_analytics_tools.stack.topics import ensure_topics
+
+HOST = "127.0.0.1"
+SCRAPE = "2s"
+
+# Values for the dashboards' template variables: the local namespace, "All" for the rest.
+VARIABLES = {
+    "__rate_interval": "1m",
+    "__interval": "15s",
+    "__range": "1h",
+    "namespace": "pipeline",
+    "host": ".*",
+    "gpu_model": ".*",
+    "model": ".*",
+}
+
+# Our series, Sloth's, and `up` of our targets (a ProcessorDown on labels the local targets
+# lack would fire falsely).
+SELECTOR = re.compile(r"\b((?:gpu_analytics_|slo:)[A-Za-z0-9_:]*|up(?=\{))(\{[^{}]*\})?")
+LABEL_VALUES = re.compile(r"^label_values\((?P<metric>[^,]+),\s*(?P<label>\w+)\)$")
+STREAM = re.compile(r"\{([^{}]*)\}")
+MATCHER = re.compile(r'(\w+)\s*(?:=~|!~|!=|=)\s*"')
+JSON_FIELD = re.compile(r"\|\s*(\w+)\s*(?:=~|!~|!=|=|>|<)|\{\{\s*\.(\w+)\s*\}\}")
+
+# What must have data before the checks start (the ends of the recording-rule chains).
+SETTLED = {
+    "slo:period_error_budget_remaining:ratio": 3,
+    "gpu_analytics:llm_cost_usd:rate5m": 1,
+    "gpu_analytics_events_invalid_total": 1,
+    "gpu_analytics:dead_letter_ratio:rate5m": 1,
+}
+
+# Selectors that a local run cannot give data: said here with the reason, never skipped silently.
+NO_LOCAL_DATA = {
+    "gpu_analytics_nvml_errors_total": "NVML errors need an NVML producer on a GPU node",
+}
+
+
+@dataclass
+class Query:
+    source: str  # e.g. "dashboard pipeline / End-to-end latency / B"
+    expr: str
+    kind: str  # "record" | "alert" | "panel" | "variable"
+
+
+@dataclass
+class Report:
+    checked: list[str] = field(default_factory=list)
+    with_data: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    def summary(self) -> str:
+        lines = [
+            f"queries evaluated: {len(self.checked)}",
+            f"queries and selectors with data: {len(self.with_data)}",
+            *(f"note: {n}" for n in self.notes),
+            *(f"FAIL: {f}" for f in self.failures),
+            "observability: OK" if self.ok else f"observability: {len(self.failures)} failures",
+        ]
+        return "\n".join(lines)
+
+
+def substitute(expr: str) -> str:
+    """Grafana's template variables replaced by the values of a local run."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in VARIABLES:
+            raise KeyError(f"no local value for template variable ${name}")
+        return VARIABLES[name]
+
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
+
+
+def rule_queries(root: Path | None = None) -> list[Query]:
+    queries = []
+    for name, doc in prometheus_rules(root).items():
+        for group in doc["spec"]["groups"]:
+            for rule in group["rules"]:
+                kind = "record" if "record" in rule else "alert"
+                title = rule.get("record") or rule.get("alert")
+                queries.append(Query(f"rule {name} / {title}", rule["expr"], kind))
+    return queries
+
+
+def _panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for panel in board.get("panels", []):
+        yield panel
+        yield from panel.get("panels", [])  # collapsed rows
+
+
+def dashboard_queries(boards: dict[str, dict[str, Any]]) -> tuple[list[Query], list[Query]]:
+    """(PromQL queries, LogQL queries) of the dashboards' panels and variables."""
+    promql: list[Query] = []
+    logql: list[Query] = []
+    for name, board in boards.items():
+        for variable in board.get("templating", {}).get("list", []):
+            if variable.get("type") == "query":
+                promql.append(
+                    Query(f"dashboard {name} / ${variable['name']}", variable["query"], "variable")
+                )
+        for panel in _panels(board):
+            for target in panel.get("targets", []):
+                source = f"dashboard {name} / {panel['title']} / {target['refId']}"
+                ds = (target.get("datasource") or panel.get("datasource") or {}).get("type")
+                (logql if ds == "loki" else promql).append(Query(source, target["expr"], "panel"))
+    return promql, logql
+
+
+def generated_boards() -> dict[str, dict[str, Any]]:
+    return {name: json.loads(to_json(build())) for name, build in BOARDS.items()}
+
+
+def alloy_labels(root: Path | None = None) -> set[str]:
+    """The stream labels Alloy sets (target_label of its relabel rules)."""
+    values = yaml.safe_load(((root or repo_root()) / "monitoring/alloy/values.yaml").read_text())
+    content = values["alloy"]["configMap"]["content"]
+    return set(re.findall(r'target_label\s*=\s*"(\w+)"', content))
+
+
+def check_logql(
+    queries: list[Query], labels: set[str], fields: dict[str, set[str]], report: Report
+) -> None:
+    """Stream selectors use only Alloy's labels; JSON fields exist in real lines of each
+    service (app) the selector can match."""
+    for query in queries:
+        report.checked.append(query.source)
+        streams = STREAM.findall(query.expr.split("|")[0] if "|" in query.expr else query.expr)
+        used = {label for stream in streams for label in MATCHER.findall(stream)}
+        for label in sorted(used - labels):
+            report.failures.append(f"{query.source}: label {label!r} is not set by Alloy")
+        apps = [app for app in fields if re.search(rf"\b{app}\b", query.expr)]
+        wanted = {a or b for a, b in JSON_FIELD.findall(query.expr)} - labels
+        for app in apps:
+            for missing in sorted(wanted - fields[app]):
+                report.failures.append(
+                    f"{query.source}: no {app} log line has the JSON field {missing!r}"
+                )
+
+
+def log_fields(log_file: Path) -> set[str]:
+    """The keys of the JSON log lines in `log_file`."""
+    keys: set[str] = set()
+    for line in log_file.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            keys |= set(record)
+    return keys
+
+
+class PromClient:
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def query(self, expr: str) -> tuple[str | None, int]:
+        """(error, number of series) of an instant query."""
+        response = self.http.get("/api/v1/query", params={"query": expr})
+        body = response.json()
+        if body.get("status") != "success":
+            return f"{body.get('errorType')}: {body.get('error')}", 0
+        result = body["data"]["result"]
+        return None, len(result) if isinstance(result, list) else 1
+
+    def label_values(self, label: str, metric: str) -> tuple[str | None, int]:
+        response = self.http.get(f"/api/v1/label/{label}/values", params={"match[]": metric})
+        body = response.json()
+        if body.get("status") != "success":
+            return f"{body.get('errorType')}: {body.get('error')}", 0
+        return None, len(body["data"])
+
+    def rules(self) -> list[dict[str, Any]]:
+        groups: list[dict[str, Any]] = self.http.get("/api/v1/rules").json()["data"]["groups"]
+        return groups
+
+
+def check_promql(prom: PromClient, queries: list[Query], report: Report) -> None:
+    for query in queries:
+        report.checked.append(query.source)
+        expr = substitute(query.expr)
+        if match := LABEL_VALUES.match(expr):
+            error, count = prom.label_values(match["label"], match["metric"])
+        else:
+            error, count = prom.query(expr)
+        if error:
+            report.failures.append(f"{query.source}: {error}\n    {expr}")
+            continue
+        selectors = {m.group(0) for m in SELECTOR.finditer(expr)}
+        if not selectors:
+            continue  # kube-state-metrics, cAdvisor: a cluster's, not ours to prove here
+        if query.kind != "alert":
+            if count:
+                report.with_data.append(query.source)
+            else:
+                report.failures.append(f"{query.source}: no data\n    {expr}")
+        for selector in sorted(selectors):
+            metric = SELECTOR.match(selector).group(1)  # type: ignore[union-attr]
+            if metric in NO_LOCAL_DATA:
+                report.notes.append(f"{selector}: no local data ({NO_LOCAL_DATA[metric]})")
+                continue
+            error, count = prom.query(f"count({selector})")
+            if error or not count:
+                why = f" ({error})" if error else ""
+                report.failures.append(f"{query.source}: selector {selector} has no data{why}")
+            else:
+                report.with_data.append(f"{query.source} :: {selector}")
+
+
+def check_rule_health(prom: PromClient, expected_groups: int, report: Report) -> None:
+    groups = prom.rules()
+    if len(groups) != expected_groups:
+        report.failures.append(
+            f"Prometheus loaded {len(groups)} rule groups, not {expected_groups}"
+        )
+    for group in groups:
+        for rule in group["rules"]:
+            if rule.get("health") != "ok":
+                report.failures.append(
+                    f"rule {group['name']} / {rule['name']}: {rule.get('health')} "
+                    f"{rule.get('lastError', '')}"
+                )
+
+
+# ---- the run -----------------------------------------------------------------------------
+
+
+def _gpu(i: int) -> dict[str, Any]:
+    return {
+        "ts": datetime.now(UTC).isoformat(),
+        "host": "verify",
+        "gpu_index": i,
+        "gpu_uuid": f"GPU-verify-{i}",
+        "name": "NVIDIA L4",
+        "utilization_gpu_pct": 40.0 + i,
+        "utilization_mem_pct": 20.0,
+        "mem_used_mb": 4000.0,
+        "mem_total_mb": 23034.0,
+        "power_w": 60.0,
+        "temperature_c": 55.0,
+        "sm_clock_mhz": 1800.0,
+        "price_per_hour_usd": 0.8,
+    }
+
+
+def _token(i: int) -> dict[str, Any]:
+    return {
+        "ts": datetime.now(UTC).isoformat(),
+        "host": "verify",
+        "provider": "vllm",
+        "model": "verify-model",
+        "input_tokens": 100 + i,
+        "output_tokens": 20,
+        "latency_ms": 400.0,
+        "ttft_ms": 50.0,
+        "gpu_uuid": f"GPU-verify-{i % 2}",
+        "status": "error" if i % 10 == 0 else "ok",
+    }
+
+
+async def drive_traffic(
+    processor_url: str, bootstrap: str, topics: dict[str, str], rounds: int = 5
+) -> None:
+    """Good events, legacy payloads, requests that get 4xx and records that are dead-lettered."""
+    async with httpx.AsyncClient(base_url=processor_url, timeout=10) as client:
+        for round_ in range(rounds):
+            gpus = [_gpu(i) for i in range(2)]
+            tokens = [_token(round_ * 10 + i) for i in range(10)]
+            for path, body in (("gpu-metrics", gpus), ("token-usage", tokens)):
+                response = await client.post(f"/api/v1/{path}", json=body)
+                response.raise_for_status()
+            legacy_gpu = {
+                "ts": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+                "host": "legacy-host",
+                "gpu_index": 0,
+                "name": "Tesla T4",
+                "utilization": 0.5,
+                "mem_used_mb": 3000,
+                "mem_total_mb": 15360,
+                "power_w": 40,
+                "price_per_hour_usd": 0.35,
+            }
+            legacy_token = {
+                "ts": datetime.now(UTC).replace(tzinfo=None).isoformat(),
+                "model": "legacy-model",
+                "prompt_tokens": 50,
+                "completion_tokens": 10,
+                "latency_ms": 250,
+            }
+            await client.post("/api/v1/gpu-metrics", json=legacy_gpu)
+            await client.post("/api/v1/token-usage", json=legacy_token)
+            await client.post("/api/v1/gpu-metrics", json={"gpu_index": "zero"})  # 422
+            await client.post("/api/v1/token-usage", content=b"{not json")  # 422
+            await asyncio.sleep(1)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for bad in (b"{not json", b"[1, 2]", orjson.dumps({"host": "h"})):
+            await producer.send(topics["gpu"], bad)
+            await producer.send(topics["token"], bad)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _wait(check: Callable[[], bool], timeout: float, what: str) -> None:
+    if not _poll(check, timeout):
+        raise TimeoutError(f"{what} not within {timeout:.0f}s")
+
+
+def _poll(check: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
+def _ready(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def verify(
+    bootstrap: str,
+    mongodb_uri: str,
+    state: Path,
+    *,
+    progress: Callable[[str], None] = lambda _m: None,
+    extra_queries: list[Query] | None = None,
+    render_to: Path | None = None,
+    linger_s: float = 0,
+) -> Report:
+    """Run the pipeline and Prometheus against the given Kafka and MongoDB, and check; with
+    `render_to`, draw the dashboards from that Prometheus after `linger_s` more seconds."""
+    prometheus = tools_dir() / "bin" / "prometheus"
+    if not prometheus.exists():
+        raise FileNotFoundError(f"{prometheus} not found: run `make setup`")
+    state.mkdir(parents=True, exist_ok=True)
+    suffix = os.urandom(3).hex()
+    topics = {"gpu": f"verify.gpu.{suffix}", "token": f"verify.token.{suffix}"}
+    ensure_topics(
+        bootstrap,
+        {
+            topics["gpu"]: 3,
+            topics["token"]: 3,
+            f"{topics['gpu']}.dlq": 1,
+            f"{topics['token']}.dlq": 1,
+        },
+    )
+    ports = {"processor": free_port(), "producer": free_port(), "prometheus": free_port()}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "MONGODB_URI": mongodb_uri,
+        "MONGODB_DB": f"verify_{suffix}",
+        "TOPIC_GPU_METRICS": topics["gpu"],
+        "TOPIC_TOKEN_USAGE": topics["token"],
+        "CONSUMER_GROUP": f"verify-{suffix}",
+        "HTTP_HOST": HOST,
+        "HTTP_PORT": str(ports["processor"]),
+        "METRICS_HOST": HOST,
+        "METRICS_PORT": str(ports["producer"]),
+        "PRODUCER_SOURCE": "synthetic",
+        "PRODUCER_RATE": "40",
+        "PRODUCER_GPUS": "4",
+        "LOG_LEVEL": "INFO",
+    }
+    cli = shutil.which("gpu-analytics") or str(Path(sys.executable).with_name("gpu-analytics"))
+    procs = []
+    report = Report()
+    try:
+        for name in ("processor", "producer"):
+            procs.append(spawn([cli, name], state / f"{name}.log", cwd=state, env=env))
+        config = write_config(
+            state,
+            {
+                "processor": f"{HOST}:{ports['processor']}",
+                "producer": f"{HOST}:{ports['producer']}",
+            },
+            interval=SCRAPE,
+        )
+        prom_url = f"http://{HOST}:{ports['prometheus']}"
+        procs.append(
+            spawn(
+                [
+                    str(prometheus),
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={state / 'prometheus-data'}",
+                    f"--web.listen-address={HOST}:{ports['prometheus']}",
+                ],
+                state / "prometheus.log",
+                cwd=state,
+            )
+        )
+        processor_url = f"http://{HOST}:{ports['processor']}"
+        progress("waiting for the processor and Prometheus")
+        _wait(lambda: _ready(f"{processor_url}/readyz"), 90, "processor ready")
+        _wait(lambda: _ready(f"{prom_url}/-/ready"), 60, "Prometheus ready")
+        progress("driving traffic (v1 and legacy events, 4xx requests, dead letters)")
+        asyncio.run(drive_traffic(processor_url, bootstrap, topics))
+        prom = PromClient(prom_url)
+
+        def settled() -> bool:
+            # the last links of the chains: Sloth's budget of every SLO, cost, dead letters
+            waiting.clear()
+            for expr, want in SETTLED.items():
+                if prom.query(expr)[1] < want:
+                    waiting.append(expr)
+            return not waiting
+
+        waiting: list[str] = []
+        progress("waiting for scrapes and rule evaluations")
+        if not _poll(settled, 120):  # check anyway: the failures say what is missing
+            report.notes.append(f"still without data after 120 s: {', '.join(waiting)}")
+        rules = rule_queries()
+        promql, logql = dashboard_queries(generated_boards())
+        progress(f"evaluating {len(rules)} rules and {len(promql) + len(logql)} dashboard queries")
+        groups = sum(len(doc["spec"]["groups"]) for doc in prometheus_rules().values())
+        check_rule_health(prom, groups, report)
+        check_promql(prom, [*rules, *promql, *(extra_queries or [])], report)
+        fields = {name: log_fields(state / f"{name}.log") for name in ("processor", "producer")}
+        check_logql(logql, alloy_labels(), fields, report)
+        report.notes = sorted(set(report.notes))
+        if render_to is not None:
+            from gpu_analytics_tools.observability.dashboards.render import render
+
+            if linger_s:
+                progress(f"letting the pipeline run {linger_s:.0f}s more for the pictures")
+                until = time.monotonic() + linger_s
+                while time.monotonic() < until:
+                    asyncio.run(drive_traffic(processor_url, bootstrap, topics, rounds=2))
+            for path in render(prom_url, render_to, minutes=max(2, (linger_s + 60) / 60)):
+                progress(f"wrote {path}")
+        return report
+    finally:
+        for proc in reversed(procs):
+            stop_child(proc, 20)
