@@ -9,13 +9,13 @@ TOOLS := .tools/bin
 export PATH := $(CURDIR)/$(TOOLS):$(CURDIR)/$(VENV):$(PATH)
 
 # CRD schemas for kubeconform: a local copy of the CRDs-catalog where one sits beside the
-# checkout, else the online catalog (the default inside scripts/validate_gitops.py).
+# checkout, else the online catalog (the default of gpu_analytics_tools.gitops.validate).
 SHARED_CRDS := $(abspath $(CURDIR)/../shared/crd-schemas)
 ifneq ($(wildcard $(SHARED_CRDS)/README.md),)
 export CRD_SCHEMA_LOCATION ?= $(SHARED_CRDS)/{{.Group}}/{{.ResourceKind}}_{{.ResourceAPIVersion}}.json
 endif
 
-PY_SOURCES := services scripts tests loadtest
+PY_SOURCES := services tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
@@ -42,7 +42,7 @@ lint: ## ruff, mypy, import-linter, shellcheck, hadolint, actionlint
 	@if [ -d .github/workflows ]; then echo "lint: actionlint" && $(TOOLS)/actionlint; fi
 
 validate: ## offline GitOps validation (kustomize, kubeconform, policy checks, checkov)
-	@$(VENV)/python scripts/validate_gitops.py
+	@$(VENV)/python -m gpu_analytics_tools.gitops.validate
 
 pytest: ## unit and integration tests on the real local Kafka + MongoDB-wire stack
 	@$(VENV)/pytest

@@ -163,7 +163,7 @@ go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform $KUBECONFORM_VE
 go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 $KUSTOMIZE_VERSION
 k8s_schemas() {
   begin "Kubernetes JSON schemas (kubernetes-validate)"
-  "$ROOT/.venv/bin/python" scripts/gen_k8s_schemas.py --quiet
+  "$ROOT/.venv/bin/python" -m gpu_analytics_tools.gitops.k8s_schemas --quiet
   done_
 }
 if [ "$TIER" = validate ]; then

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,13 @@ import yaml
 
 from gpu_analytics_tools.cluster_sim.builtins import EXTERNAL_SECRETS_CRDS
 from gpu_analytics_tools.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.gitops import validate
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import validate_gitops  # noqa: E402
 
 Resource = dict[str, Any]
-WORKLOADS = validate_gitops.WORKLOAD_KINDS
+WORKLOADS = validate.WORKLOAD_KINDS
 
 
 @dataclass
@@ -36,11 +34,11 @@ class ApplyResult:
 
 @functools.cache
 def _rendered(cluster: str) -> tuple[Resource, ...]:
-    findings = validate_gitops.Report()
-    renderer = validate_gitops.Renderer(REPO, validate_gitops.find_tools(REPO), findings)
-    result = validate_gitops.walk_cluster(REPO / "clusters" / cluster, renderer, findings)
+    findings = validate.Report()
+    renderer = validate.Renderer(REPO, validate.find_tools(REPO), findings)
+    result = validate.walk_cluster(REPO / "clusters" / cluster, renderer, findings)
     assert findings.findings == [], findings.findings
-    unique = {validate_gitops.ident(r): r for _, r in result.rendered}
+    unique = {validate.ident(r): r for _, r in result.rendered}
     return tuple(unique.values())
 
 
@@ -60,7 +58,7 @@ def into_namespaces(resources: list[Resource], prefix: str) -> list[Resource]:
         meta = res["metadata"]
         if res["kind"] == "Namespace":
             meta["name"] = prefix + meta["name"]
-        elif meta.get("namespace") and meta["namespace"] not in validate_gitops.FOREIGN_NAMESPACES:
+        elif meta.get("namespace") and meta["namespace"] not in validate.FOREIGN_NAMESPACES:
             meta["namespace"] = prefix + meta["namespace"]
         moved.append(res)
     return moved
@@ -80,7 +78,7 @@ def dry_run(installed: Installed, resources: list[Resource]) -> ApplyResult:
             "--force-conflicts", "--field-manager=tree-check", "-f", "-",
             check=False, stdin=yaml.safe_dump_all(batch),
         )  # fmt: skip
-        what = validate_gitops.ident(batch[0]) if len(batch) == 1 else f"{len(batch)} resources"
+        what = validate.ident(batch[0]) if len(batch) == 1 else f"{len(batch)} resources"
         result.applied += proc.stdout.count("(server dry run)")
         if proc.returncode != 0:
             result.errors.append(f"{what}: {proc.stderr.strip()}")

@@ -1,4 +1,4 @@
-"""scripts/render_charts.py: charts rendered as Argo CD renders them, values keys checked.
+"""scripts/charts.py: charts rendered as Argo CD renders them, values keys checked.
 
 The charts here are tiny ones the tests write themselves, so nothing is fetched: values checks
 read the chart's files directly, rendering tests package the chart with helm into a
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
+from gpu_analytics_tools.gitops import charts, k3s, validate
+from gpu_analytics_tools.gitops.charts import ChartRenderer, ChartValues, ValuesLayer
+from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.manifests import load_manifests
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import render_charts  # noqa: E402
-import validate_gitops  # noqa: E402
-from render_charts import ChartRenderer, ChartValues, Issue, ValuesLayer  # noqa: E402
 
 UNREACHABLE = "https://charts.invalid"  # .invalid never resolves (RFC 2606)
 
@@ -123,17 +121,17 @@ CHART_FILES = {
 
 def tiny_chart(**extra: str) -> ChartValues:
     files = {**CHART_FILES, **extra}
-    return render_charts.chart_from_files({k: v.encode() for k, v in files.items()})
+    return charts.chart_from_files({k: v.encode() for k, v in files.items()})
 
 
-def unknown(values: str, chart: ChartValues | None = None) -> list[Issue]:
-    return render_charts.check_values(
+def unknown(values: str, chart: ChartValues | None = None) -> list[Finding]:
+    return charts.check_values(
         (ValuesLayer("monitoring/tiny/values.yaml", values),), chart or tiny_chart()
     )
 
 
 def helm_path() -> str:
-    helm = render_charts.find_helm(REPO)
+    helm = charts.find_helm(REPO)
     if helm is None:
         pytest.skip("helm not installed: `make setup` puts it in .tools/bin (or set HELM)")
     return helm
@@ -198,9 +196,9 @@ def renderer(
     return ChartRenderer(
         repo,
         charts_dir=charts_dir,
-        helm=render_charts.find_helm(REPO),
+        helm=charts.find_helm(REPO),
         ci=ci,
-        kubernetes_version=validate_gitops.KUBERNETES_VERSION,
+        kubernetes_version=validate.KUBERNETES_VERSION,
         say=(lines if lines is not None else []).append,
         cache_root=repo / ".cache",
     )
@@ -230,7 +228,7 @@ def test_a_plain_equals_sign_is_the_string_as_kubernetes_reads_it() -> None:
 def test_unknown_values_key_is_a_finding_naming_file_path_and_chart() -> None:
     issues = unknown("greeting: hi\npod:\n  securityContex: {}\nimage:\n  digest: sha256:0\n")
     assert issues == [
-        Issue("values-key", "monitoring/tiny/values.yaml", f"{path} is not a value of tiny@0.1.0")
+        Finding("values-key", "monitoring/tiny/values.yaml", f"{path} is not a value of tiny@0.1.0")
         for path in ("pod.securityContex", "image.digest")
     ]
 
@@ -286,7 +284,7 @@ def test_offline_skip_fails_under_github_actions(
     monkeypatch.delenv("CHARTS_DIR", raising=False)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     step = ChartRenderer.from_env(
-        repo, kubernetes_version=validate_gitops.KUBERNETES_VERSION, say=lambda _: None
+        repo, kubernetes_version=validate.KUBERNETES_VERSION, say=lambda _: None
     )
     assert step.ci
     step.cache = repo / ".cache" / "charts"
@@ -326,7 +324,7 @@ def test_render_passes_the_k3s_kubernetes_and_the_clusters_api_versions(
 ) -> None:
     [(_, docs)] = renderer(repo, charts_dir).render_cluster("lab", [application()], []).rendered
     data = by_kind(docs, "ConfigMap")[0]["data"]
-    assert data["kubeVersion"] == "v1.36.4"
+    assert data["kubeVersion"] == f"v{k3s.kubernetes_version()}"
     assert data["pdb"] == "true"  # built-in, with its kind, as Argo CD passes it
     assert data["widgets"] == "true"  # the CRD the chart itself installs (--include-crds)
     assert data["monitors"] == "false"  # nothing in this cluster installs it
@@ -357,7 +355,7 @@ def test_helmchart_renders_with_its_name_target_namespace_and_values_content(
     assert config["metadata"] == {"name": "bootstrapped-settings", "namespace": "target"}
     assert config["data"]["greeting"] == "from-helmchart"
     assert run.issues == [
-        Issue("values-key", "bootstrap spec.valuesContent", "bogus is not a value of tiny@0.1.0")
+        Finding("values-key", "bootstrap spec.valuesContent", "bogus is not a value of tiny@0.1.0")
     ]
 
 
@@ -367,27 +365,27 @@ def test_helmchart_renders_with_its_name_target_namespace_and_values_content(
 @pytest.fixture
 def workload_check(
     repo: Path, charts_dir: Path
-) -> Iterator[tuple[validate_gitops.ClusterResult, ChartRenderer, validate_gitops.Report]]:
+) -> Iterator[tuple[validate.ClusterResult, ChartRenderer, validate.Report]]:
     if not (REPO / ".tools" / "bin" / "kubeconform").is_file():
         pytest.skip("tools not installed (make setup)")
     (repo / ".tools").symlink_to(REPO / ".tools")
-    result = validate_gitops.ClusterResult("lab", applications=[application()])
-    yield result, renderer(repo, charts_dir), validate_gitops.Report()
+    result = validate.ClusterResult("lab", applications=[application()])
+    yield result, renderer(repo, charts_dir), validate.Report()
 
 
 def run_workload_check(
-    check: tuple[validate_gitops.ClusterResult, ChartRenderer, validate_gitops.Report],
-) -> validate_gitops.Report:
+    check: tuple[validate.ClusterResult, ChartRenderer, validate.Report],
+) -> validate.Report:
     result, step, report = check
-    tools = validate_gitops.find_tools(REPO)
-    schemas = validate_gitops.k8s_schema_root(REPO)
-    validate_gitops.check_charts(result, step, tools, schemas, "unused-for-builtins", report)
-    report.findings += [validate_gitops.Finding(*i) for i in step.unused_exceptions()]
+    tools = validate.find_tools(REPO)
+    schemas = validate.k8s_schema_root(REPO)
+    validate.check_charts(result, step, tools, schemas, "unused-for-builtins", report)
+    report.findings += step.unused_exceptions()
     return report
 
 
 def test_third_party_workload_violating_the_baseline_is_a_finding(
-    workload_check: tuple[validate_gitops.ClusterResult, ChartRenderer, validate_gitops.Report],
+    workload_check: tuple[validate.ClusterResult, ChartRenderer, validate.Report],
 ) -> None:
     report = run_workload_check(workload_check)
     assert report.chart_kubeconform["valid"] == 3  # CRD, ConfigMap, Deployment
@@ -398,14 +396,14 @@ def test_third_party_workload_violating_the_baseline_is_a_finding(
 
 
 def test_listed_exception_excuses_only_its_rule_and_a_stale_one_is_a_finding(
-    workload_check: tuple[validate_gitops.ClusterResult, ChartRenderer, validate_gitops.Report],
+    workload_check: tuple[validate.ClusterResult, ChartRenderer, validate.Report],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     exceptions = {
         ("tiny", "Deployment/tiny-web", "web", "probes"): "the tiny chart has no probe values",
         ("tiny", "Deployment/tiny-gone", "*", "seccomp"): "a workload the chart no longer has",
     }
-    monkeypatch.setattr(render_charts, "THIRD_PARTY_EXCEPTIONS", exceptions)
+    monkeypatch.setattr(charts, "THIRD_PARTY_EXCEPTIONS", exceptions)
     report = run_workload_check(workload_check)
     rules = {f.rule for f in report.findings}
     assert "probes" not in rules

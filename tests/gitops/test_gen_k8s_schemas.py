@@ -1,4 +1,4 @@
-"""scripts/gen_k8s_schemas.py: offline Kubernetes schemas kubeconform can resolve."""
+"""scripts/k8s_schemas.py: offline Kubernetes schemas kubeconform can resolve."""
 
 from __future__ import annotations
 
@@ -6,15 +6,14 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
+from gpu_analytics_tools.gitops import k3s, k8s_schemas
 
-import gen_k8s_schemas  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+
 
 SCHEMA_LOCATION = (
     "{root}/{{{{ .NormalizedKubernetesVersion }}}}-standalone{{{{ .StrictSuffix }}}}/"
@@ -52,7 +51,7 @@ def kubeconform() -> str:
 @pytest.fixture(scope="module")
 def schema_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("schemas")
-    gen_k8s_schemas.generate(root, "1.36.0")
+    k8s_schemas.generate(root, "1.36.0")
     return root
 
 
@@ -88,12 +87,12 @@ def test_generated_schemas_are_standalone(schema_root: Path) -> None:
 
 
 def test_second_run_writes_nothing(schema_root: Path) -> None:
-    assert gen_k8s_schemas.generate(schema_root, "1.36.0") == []
+    assert k8s_schemas.generate(schema_root, "1.36.0") == []
 
 
 def test_unknown_kubernetes_version_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SystemExit, match="no schemas for 0.1.0"):
-        gen_k8s_schemas.generate(tmp_path, "0.1.0")
+        k8s_schemas.generate(tmp_path, "0.1.0")
 
 
 def test_kubeconform_rejects_a_misspelt_field(schema_root: Path, tmp_path: Path) -> None:
@@ -113,3 +112,15 @@ def test_kubeconform_accepts_the_same_manifest_spelt_right(
     proc = validate(schema_root, manifest)
     assert proc.returncode == 0, proc.stdout
     assert "Valid: 1, Invalid: 0, Errors: 0, Skipped: 0" in proc.stdout
+
+
+def test_the_kubernetes_version_is_the_k3s_pin(tmp_path: Path) -> None:
+    """One place: clusters/local/k3d.env. The schemas are the minor release's, x.y.0."""
+    pin = (REPO / k3s.PIN).read_text()
+    tag = re.search(r"^K3S_IMAGE=\S+:v(\S+)-k3s\d+$", pin, re.M)
+    assert tag and k3s.kubernetes_version(REPO) == tag.group(1)
+    assert k3s.schema_version(REPO) == ".".join(tag.group(1).split(".")[:2]) + ".0"
+    (tmp_path / k3s.PIN).parent.mkdir(parents=True)
+    (tmp_path / k3s.PIN).write_text("K3S_IMAGE=rancher/k3s:latest\n")
+    with pytest.raises(ValueError, match="no K3S_IMAGE="):
+        k3s.kubernetes_version(tmp_path)

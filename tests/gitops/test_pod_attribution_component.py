@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from gpu_analytics_tools.gitops import validate
+
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools" / "bin"
-sys.path.insert(0, str(REPO / "scripts"))
-
-import validate_gitops  # noqa: E402
 
 
 def _tool(name: str) -> str:
@@ -58,13 +56,13 @@ def test_an_overlay_with_the_component_mounts_the_socket_read_only(tmp_path: Pat
         "pod-resources" not in str(d["spec"]["template"]["spec"].get("volumes")) for d in others
     )
     # the daemonset only: the rest of the base is checked by make validate already
-    tools = validate_gitops.find_tools(REPO)
-    report = validate_gitops.Report()
-    counts = validate_gitops.run_kubeconform(
+    tools = validate.find_tools(REPO)
+    report = validate.Report()
+    counts = validate.run_kubeconform(
         [("pod-attribution", daemonset)],
         tools,
-        validate_gitops.k8s_schema_root(REPO),
-        validate_gitops.DEFAULT_CRD_SCHEMA_LOCATION,
+        validate.k8s_schema_root(REPO),
+        validate.DEFAULT_CRD_SCHEMA_LOCATION,
         "pod-attribution",
         report,
     )

@@ -1,4 +1,4 @@
-"""scripts/validate_gitops.py: each check fails on a planted violation in a copy of the tree.
+"""scripts/validate.py: each check fails on a planted violation in a copy of the tree.
 
 Every test copies the GitOps folders into a temporary repository, plants one violation and
 asserts that the validator reports it under the expected rule, on the planted object.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "scripts"))
+from gpu_analytics_tools.gitops import validate
+from gpu_analytics_tools.gitops.findings import Finding
+from gpu_analytics_tools.gitops.validate import Report
 
-import validate_gitops  # noqa: E402
-from validate_gitops import Finding, Report  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
+
 
 TREE = ["bootstrap", "clusters", "apps", "platform", "services/deploy", "monitoring"]
 PROCESSOR = "services/deploy/base/processor-deployment.yaml"
@@ -51,7 +51,7 @@ def repo(tmp_path: Path) -> Path:
 
 def run(repo: Path, *, checkov: bool = False, clusters: list[str] | None = None) -> Report:
     # Charts are rendered and checked in test_charts.py; here only the tree's own files.
-    return validate_gitops.validate(
+    return validate.validate(
         repo,
         crd_location=crd_location(),
         checkov=checkov,
@@ -401,7 +401,7 @@ def test_kind_without_a_schema_is_not_skipped_silently(repo: Path) -> None:
 
 
 def test_host_pid_fails_checkov(repo: Path) -> None:
-    if validate_gitops.find_tools(repo).checkov is None:
+    if validate.find_tools(repo).checkov is None:
         pytest.skip("checkov not installed (make setup)")
     edit(
         repo,
@@ -418,7 +418,7 @@ def test_cli_exits_1_and_names_the_finding(
 ) -> None:
     monkeypatch.setenv("CRD_SCHEMA_LOCATION", crd_location())
     replace(repo, "apps/platform/kafka.yaml", "prune: true", "prune: false")
-    code = validate_gitops.main(["--repo", str(repo), "--cluster", "local", "--no-checkov"])
+    code = validate.main(["--repo", str(repo), "--cluster", "local", "--no-checkov"])
     stdout = capsys.readouterr().out
     assert code == 1
     assert "FAIL [sync-policy] [local] Application/kafka" in stdout
@@ -426,8 +426,8 @@ def test_cli_exits_1_and_names_the_finding(
 
 
 def test_the_online_crd_schemas_are_pinned_to_a_commit() -> None:
-    location = validate_gitops.DEFAULT_CRD_SCHEMA_LOCATION
-    commit = validate_gitops.CRDS_CATALOG_COMMIT
+    location = validate.DEFAULT_CRD_SCHEMA_LOCATION
+    commit = validate.CRDS_CATALOG_COMMIT
     assert len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
     assert f"/CRDs-catalog/{commit}/" in location and "/main/" not in location
 
@@ -435,10 +435,10 @@ def test_the_online_crd_schemas_are_pinned_to_a_commit() -> None:
 def test_the_application_counts_the_docs_show_are_the_trees() -> None:
     """README and clusters/README show `make cluster-up` ending with the local cluster's
     Application count, and the screenshot caption says it too: the number the tree gives."""
-    tools = validate_gitops.find_tools(REPO)
+    tools = validate.find_tools(REPO)
     report = Report()
-    local = validate_gitops.walk_cluster(
-        REPO / "clusters" / "local", validate_gitops.Renderer(REPO, tools, report), report
+    local = validate.walk_cluster(
+        REPO / "clusters" / "local", validate.Renderer(REPO, tools, report), report
     )
     count = len(local.applications)
     assert count > 5 and not report.findings

@@ -1,6 +1,6 @@
 """Render every Helm chart of the GitOps tree as Argo CD renders it.
 
-scripts/validate_gitops.py hands over, per cluster, the Applications and resources it walked.
+validate.py hands over, per cluster, the Applications and resources it walked.
 This module finds every chart release in them:
 
 - each chart source of an Application (``spec.sources`` or ``spec.source`` with ``chart:``):
@@ -38,21 +38,22 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib import error, request
 
 import yaml
 
-import gen_k8s_schemas
+from gpu_analytics_tools.gitops import k3s, k8s_schemas
+from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.manifests import load_manifests
+from gpu_analytics_tools.stack.paths import repo_root
 
 Resource = dict[str, Any]
 KeyPath = tuple[str, ...]
 
 # Pulled charts and helm's own state, one per checkout (shared by the trees tests copy).
-CACHE_DIR = Path(__file__).resolve().parent.parent / ".cache"
-# The K3s pin in terraform/ is v1.36.4+k3s1.
-KUBE_VERSION = "1.36.4"
+CACHE_DIR = repo_root() / ".cache"
+KUBE_VERSION = k3s.kubernetes_version()
 PROBE_TIMEOUT_S = 3.0
 HELM_TIMEOUT_S = 300
 # CRDs every K3s server installs itself (helm-controller, k3s's own controllers).
@@ -75,7 +76,7 @@ GRAFANA_SIDECAR_PROBES = (
     "the grafana subchart's one sidecar.livenessProbe/readinessProbe serves every sidecar, but "
     "each serves /healthz on a HEALTH_PORT of its own (dashboards 8084, datasources 8082)"
 )
-# Third-party workloads that cannot meet the workload baseline (validate_gitops.py) through
+# Third-party workloads that cannot meet the workload baseline (validate.py) through
 # their chart's values, each with the reason. Key: (chart, "Kind/name" as rendered, container
 # or "*", rule of check_workload).
 THIRD_PARTY_EXCEPTIONS: dict[tuple[str, str, str, str], str] = {
@@ -116,14 +117,6 @@ FREE_FORM_VALUES: dict[tuple[str, str], str] = {
         "toYaml in the prometheus-node-exporter subchart's templates/daemonset.yaml"
     ),
 }
-
-
-class Issue(NamedTuple):
-    """A finding of the chart step, in the validator's (rule, where, message) form."""
-
-    rule: str
-    where: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -172,7 +165,7 @@ class ChartValues:
 @dataclass
 class ClusterCharts:
     rendered: list[tuple[Release, list[Resource]]] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Finding] = field(default_factory=list)
     skipped: int = 0
 
 
@@ -187,7 +180,7 @@ def dig(obj: Any, *keys: str) -> Any:
     return obj
 
 
-def app_releases(cluster: str, app: Resource, repo: Path) -> tuple[list[Release], list[Issue]]:
+def app_releases(cluster: str, app: Resource, repo: Path) -> tuple[list[Release], list[Finding]]:
     """The chart sources of one Application, with their values as Argo CD passes them."""
     name = str(dig(app, "metadata", "name"))
     spec = app.get("spec") or {}
@@ -196,14 +189,14 @@ def app_releases(cluster: str, app: Resource, repo: Path) -> tuple[list[Release]
     )
     refs = {str(s["ref"]) for s in sources if s.get("ref")}
     releases: list[Release] = []
-    issues: list[Issue] = []
+    issues: list[Finding] = []
     for source in sources:
         if not source.get("chart"):
             continue
         where = f"[{cluster}] Application {name}"
         helm = source.get("helm") or {}
         issues += [
-            Issue("chart-render", where, f"helm.{key} is not reproduced by validate")
+            Finding("chart-render", where, f"helm.{key} is not reproduced by validate")
             for key in sorted(set(helm) - APP_HELM_KEYS)
         ]
         layers: list[ValuesLayer] = []
@@ -218,7 +211,7 @@ def app_releases(cluster: str, app: Resource, repo: Path) -> tuple[list[Release]
         if unreadable:
             # Rendered without them, the output would not be Argo CD's.
             why = f"not rendered: value files {', '.join(unreadable)} not in this repository"
-            issues.append(Issue("chart-render", where, why))
+            issues.append(Finding("chart-render", where, why))
             continue
         # Argo CD passes valuesObject when set, else the values string, after the files.
         if helm.get("valuesObject") is not None:
@@ -243,13 +236,13 @@ def app_releases(cluster: str, app: Resource, repo: Path) -> tuple[list[Release]
 
 def helmchart_release(
     cluster: str, res: Resource, origin: str, repo: Path
-) -> tuple[Release, list[Issue]]:
+) -> tuple[Release, list[Finding]]:
     """A K3s HelmChart as helm-controller installs it (rendered from the tree at origin)."""
     name = str(dig(res, "metadata", "name"))
     spec = res.get("spec") or {}
     where = f"[{cluster}] HelmChart {name}"
     issues = [
-        Issue("chart-render", where, f"spec.{key} is not reproduced by validate")
+        Finding("chart-render", where, f"spec.{key} is not reproduced by validate")
         for key in sorted(HELMCHART_UNSUPPORTED & set(spec))
     ]
     file = manifest_file(repo, origin, res)
@@ -578,18 +571,18 @@ def unknown_keys(values: Any, chart: ChartValues) -> list[KeyPath]:
     return found
 
 
-def check_values(layers: tuple[ValuesLayer, ...], chart: ChartValues) -> list[Issue]:
+def check_values(layers: tuple[ValuesLayer, ...], chart: ChartValues) -> list[Finding]:
     """An issue for each key of the layers that the chart does not read."""
     label = f"{chart.name}@{chart.version}"
-    issues: list[Issue] = []
+    issues: list[Finding] = []
     for layer in layers:
         try:
             values = yaml.safe_load(layer.text)
         except yaml.YAMLError as exc:
-            issues.append(Issue("values-key", layer.source, f"not YAML: {exc}"))
+            issues.append(Finding("values-key", layer.source, f"not YAML: {exc}"))
             continue
         issues += [
-            Issue("values-key", layer.source, f"{show_path(p)} is not a value of {label}")
+            Finding("values-key", layer.source, f"{show_path(p)} is not a value of {label}")
             for p in unknown_keys(values, chart)
         ]
     return issues
@@ -605,7 +598,7 @@ def builtin_api_versions(kubernetes_version: str) -> tuple[str, ...]:
     Alpha and beta APIs are off in a default K3s; Argo CD passes what the API server serves.
     """
     definitions = (
-        gen_k8s_schemas.package_schema_dir()
+        k8s_schemas.package_schema_dir()
         / f"v{kubernetes_version}-local-strict"
         / "_definitions.json"
     )
@@ -666,7 +659,7 @@ class ChartRenderer:
         self.cache = cache_root / "charts"
         self.helm_home = cache_root / "helm"
         self.counts: Counter[str] = Counter()
-        self._charts: dict[Path, ChartValues | Issue] = {}
+        self._charts: dict[Path, ChartValues | Finding] = {}
         self._checked: set[tuple[str, str]] = set()
         self._excused: set[tuple[str, str, str, str]] = set()
         self._rendered_charts: set[str] = set()
@@ -740,17 +733,17 @@ class ChartRenderer:
             pulled.replace(cached)  # whole files only: a broken pull leaves nothing behind
         return cached
 
-    def load(self, release: Release, archive: Path) -> ChartValues | Issue:
+    def load(self, release: Release, archive: Path) -> ChartValues | Finding:
         if archive not in self._charts:
             try:
-                chart: ChartValues | Issue = load_chart(archive)
+                chart: ChartValues | Finding = load_chart(archive)
             except (tarfile.TarError, OSError, yaml.YAMLError, json.JSONDecodeError) as exc:
-                chart = Issue("chart-missing", release.where, f"{archive} unreadable: {exc}")
+                chart = Finding("chart-missing", release.where, f"{archive} unreadable: {exc}")
             if isinstance(chart, ChartValues) and (chart.name, chart.version) != (
                 release.chart,
                 release.version,
             ):
-                chart = Issue(
+                chart = Finding(
                     "chart-missing",
                     release.where,
                     f"{archive.name} holds {chart.name}@{chart.version}",
@@ -762,7 +755,7 @@ class ChartRenderer:
 
     def render(
         self, release: Release, archive: Path, api_versions: list[str]
-    ) -> list[Resource] | Issue:
+    ) -> list[Resource] | Finding:
         assert self.helm is not None
         with tempfile.TemporaryDirectory(prefix="validate-helm-") as tmp:
             cmd = [self.helm, "template", release.name, str(archive)]
@@ -779,13 +772,13 @@ class ChartRenderer:
             try:
                 proc = self.run_helm(cmd)
             except subprocess.TimeoutExpired:
-                return Issue("chart-render", release.where, f"timed out ({HELM_TIMEOUT_S}s)")
+                return Finding("chart-render", release.where, f"timed out ({HELM_TIMEOUT_S}s)")
         if proc.returncode != 0:
-            return Issue("chart-render", release.where, last_line(proc.stderr))
+            return Finding("chart-render", release.where, last_line(proc.stderr))
         try:
             docs = load_manifests(proc.stdout)
         except yaml.YAMLError as exc:
-            return Issue("chart-render", release.where, f"output is not YAML: {exc}")
+            return Finding("chart-render", release.where, f"output is not YAML: {exc}")
         return docs
 
     def render_cluster(
@@ -823,12 +816,12 @@ class ChartRenderer:
                     result.skipped += 1
                     if self.ci:
                         why = f"{archive.reason}; GITHUB_ACTIONS=true needs every chart"
-                        result.issues.append(Issue("chart-skipped", release.where, why))
+                        result.issues.append(Finding("chart-skipped", release.where, why))
                 else:
-                    result.issues.append(Issue("chart-missing", release.where, archive.reason))
+                    result.issues.append(Finding("chart-missing", release.where, archive.reason))
                 continue
             chart = self.load(release, archive)
-            if isinstance(chart, Issue):
+            if isinstance(chart, Finding):
                 result.issues.append(chart)
                 continue
             for layer in release.values:
@@ -841,7 +834,7 @@ class ChartRenderer:
         if ready and self.helm is None:
             if not self._helm_missing_told:
                 result.issues.append(
-                    Issue("chart-render", "helm", "helm not found (run `make setup`)")
+                    Finding("chart-render", "helm", "helm not found (run `make setup`)")
                 )
                 self._helm_missing_told = True
             return result
@@ -853,7 +846,7 @@ class ChartRenderer:
         installed: set[str] = set()
         for release, archive, chart in ready:
             docs = self.render(release, archive, base)
-            if isinstance(docs, Issue):
+            if isinstance(docs, Finding):
                 result.issues.append(docs)
                 continue
             installed |= crd_api_versions(docs)
@@ -862,7 +855,7 @@ class ChartRenderer:
         for release, archive, chart, docs in first:
             if chart.reads_api_versions and installed:
                 again = self.render(release, archive, api_versions)
-                if isinstance(again, Issue):
+                if isinstance(again, Finding):
                     result.issues.append(again)
                     continue
                 docs = again
@@ -886,10 +879,12 @@ class ChartRenderer:
                 return THIRD_PARTY_EXCEPTIONS[key]
         return None
 
-    def unused_exceptions(self) -> list[Issue]:
+    def unused_exceptions(self) -> list[Finding]:
         """Exceptions for a chart that was rendered but excused nothing: no longer needed."""
         return [
-            Issue("chart-exception", f"{chart} {workload} {container}", f"{rule}: no longer needed")
+            Finding(
+                "chart-exception", f"{chart} {workload} {container}", f"{rule}: no longer needed"
+            )
             for (chart, workload, container, rule) in THIRD_PARTY_EXCEPTIONS
             if chart in self._rendered_charts
             and (chart, workload, container, rule) not in self._excused

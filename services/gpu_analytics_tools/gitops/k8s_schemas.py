@@ -32,11 +32,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-LOG = logging.getLogger("gen_k8s_schemas")
+from gpu_analytics_tools.gitops import k3s
+from gpu_analytics_tools.stack.paths import repo_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_OUT = REPO_ROOT / ".tools" / "schemas" / "kubernetes"
-DEFAULT_VERSION = "1.36.0"
+LOG = logging.getLogger("k8s_schemas")
+
+DEFAULT_OUT = repo_root() / ".tools" / "schemas" / "kubernetes"
+DEFAULT_VERSION = k3s.schema_version()
 STAMP = ".generated"
 # Bumped whenever the output format changes, so existing folders are regenerated.
 FORMAT = 2
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
-        format="gen_k8s_schemas: %(message)s",
+        format="k8s_schemas: %(message)s",
         stream=sys.stderr,
     )
     generate(args.out, args.kubernetes_version, force=args.force)
