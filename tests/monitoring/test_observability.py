@@ -9,15 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics_tools.observability.verify import (
+from gpu_analytics_tools.observability.queries import (
     Query,
+    boards,
+    dashboard_queries,
+    rule_queries,
+    substitute,
+)
+from gpu_analytics_tools.observability.verify import (
     Report,
     alloy_labels,
     check_logql,
-    dashboard_queries,
-    generated_boards,
-    rule_queries,
-    substitute,
+    our_selectors,
     verify,
 )
 from gpu_analytics_tools.stack.fixtures import StackEnv
@@ -56,7 +59,7 @@ def test_every_rule_and_dashboard_query_evaluates_with_data(report: Report) -> N
     real = [f for f in report.failures if not f.startswith("planted /")]
     assert real == [], report.summary()
     rules = rule_queries()
-    promql, logql = dashboard_queries(generated_boards())
+    promql, logql = dashboard_queries(boards())
     sources = set(report.checked)
     assert {q.source for q in [*rules, *promql, *logql]} <= sources
     # every recording rule and every dashboard query on our metrics returned data
@@ -97,7 +100,7 @@ def test_logql_uses_only_alloys_labels_and_real_fields() -> None:
     assert {"namespace", "pod", "container", "app"} <= labels
     fields = {"processor": {"time", "level", "logger", "message", "service"}, "producer": set()}
     fields["producer"] = set(fields["processor"])
-    _, logql = dashboard_queries(generated_boards())
+    _, logql = dashboard_queries(boards())
     clean = Report()
     check_logql(logql, labels, fields, clean)
     assert clean.failures == []
@@ -112,3 +115,30 @@ def test_logql_uses_only_alloys_labels_and_real_fields() -> None:
         planted,
     )
     assert len(planted.failures) == 2, planted.failures
+
+
+def test_our_selectors_come_from_the_syntax_tree() -> None:
+    expr = (
+        'sum by (topic) (rate(gpu_analytics_events_stored_total{namespace="pipeline",'
+        ' path=~"a{2}|}"}[5m] offset 1m)) / on() group_left max(up{job="processor"})'
+        " + ignoring(x) slo:sli_error:ratio_rate5m + sum(up) + kube_pod_info"
+    )
+    assert our_selectors(expr) == {
+        (
+            "gpu_analytics_events_stored_total",
+            'gpu_analytics_events_stored_total{namespace="pipeline",path=~"a{2}|}"}',
+        ),
+        ("up", 'up{job="processor"}'),
+        ("slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate5m"),
+    }
+
+
+def test_every_rule_and_dashboard_query_parses() -> None:
+    promql, _ = dashboard_queries(boards())
+    found = set()
+    for query in [*rule_queries(), *promql]:
+        expr = substitute(query.expr)
+        if expr.startswith("label_values("):
+            continue  # Grafana's, not PromQL: its metric is checked on its own
+        found |= {metric for metric, _ in our_selectors(expr)}
+    assert "gpu_analytics_events_stored_total" in found and len(found) > 20

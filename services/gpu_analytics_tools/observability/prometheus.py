@@ -1,10 +1,12 @@
-"""The local Prometheus: our rule files and scrape jobs labelled as in the cluster."""
+"""The local Prometheus: our rule files and scrape jobs labelled as in the cluster, and the one
+client of its HTTP API (verify-observability, dashboards render)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+import httpx
 import yaml
 
 from gpu_analytics_tools.observability.targets import cluster_targets
@@ -66,3 +68,44 @@ def write_config(
     path = state / "prometheus.yml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+class PrometheusApi:
+    """The HTTP API of a Prometheus: instant and range queries, label values, rules."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(base_url=url, timeout=30)
+
+    def _data(self, path: str, params: dict[str, Any] | None = None) -> tuple[str | None, Any]:
+        body = self.http.get(path, params=params).json()
+        if body.get("status") != "success":
+            return f"{body.get('errorType')}: {body.get('error')}", None
+        return None, body["data"]
+
+    def query(self, expr: str) -> tuple[str | None, int]:
+        """(error, number of series) of an instant query."""
+        error, data = self._data("/api/v1/query", {"query": expr})
+        if error:
+            return error, 0
+        result = data["result"]
+        return None, len(result) if isinstance(result, list) else 1
+
+    def label_values(self, label: str, metric: str) -> tuple[str | None, int]:
+        error, data = self._data(f"/api/v1/label/{label}/values", {"match[]": metric})
+        return error, 0 if error else len(data)
+
+    def rules(self) -> list[dict[str, Any]]:
+        error, data = self._data("/api/v1/rules")
+        if error:
+            raise ValueError(error)
+        groups: list[dict[str, Any]] = data["groups"]
+        return groups
+
+    def range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """The series of a range query; ValueError naming the query when Prometheus refuses it."""
+        params = {"query": expr, "start": start, "end": end, "step": step}
+        error, data = self._data("/api/v1/query_range", params)
+        if error:
+            raise ValueError(f"{error}: {expr}")
+        result: list[dict[str, Any]] = data["result"]
+        return result

@@ -15,8 +15,8 @@ that are dead-lettered); then:
 - the Loki panels select only labels the Alloy config sets, and use only JSON fields that real
   log lines of the services they select contain (the lines of this run).
 
-PromQL has no Python parser; the selectors are found with a regular expression that fits our
-expressions (metric names of our prefixes, an optional `{...}` without nested braces).
+The selectors are read from each expression's syntax tree (promql-parser, the Python binding of
+the Rust PromQL parser).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,12 +36,22 @@ from typing import Any
 
 import httpx
 import orjson
+import promql_parser
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from gpu_analytics_tools.observability.dashboards import BOARDS
-from gpu_analytics_tools.observability.dashboards.common import to_json
-from gpu_analytics_tools.observability.prometheus import prometheus_rules, write_config
+from gpu_analytics_tools.observability.prometheus import (
+    PrometheusApi,
+    prometheus_rules,
+    write_config,
+)
+from gpu_analytics_tools.observability.queries import (
+    Query,
+    boards,
+    dashboard_queries,
+    rule_queries,
+    substitute,
+)
 from gpu_analytics_tools.stack.paths import repo_root, tools_dir
 from gpu_analytics_tools.stack.process import free_port, spawn, stop_child
 from gpu_analytics_tools.stack.topics import ensure_topics
@@ -49,20 +59,8 @@ from gpu_analytics_tools.stack.topics import ensure_topics
 HOST = "127.0.0.1"
 SCRAPE = "2s"
 
-# Values for the dashboards' template variables: the local namespace, "All" for the rest.
-VARIABLES = {
-    "__rate_interval": "1m",
-    "__interval": "15s",
-    "__range": "1h",
-    "namespace": "pipeline",
-    "host": ".*",
-    "gpu_model": ".*",
-    "model": ".*",
-}
-
 # Our series, Sloth's, and `up` of our targets (a ProcessorDown on labels the local targets
 # lack would fire falsely).
-SELECTOR = re.compile(r"\b((?:gpu_analytics_|slo:)[A-Za-z0-9_:]*|up(?=\{))(\{[^{}]*\})?")
 LABEL_VALUES = re.compile(r"^label_values\((?P<metric>[^,]+),\s*(?P<label>\w+)\)$")
 STREAM = re.compile(r"\{([^{}]*)\}")
 MATCHER = re.compile(r'(\w+)\s*(?:=~|!~|!=|=)\s*"')
@@ -80,13 +78,6 @@ SETTLED = {
 NO_LOCAL_DATA = {
     "gpu_analytics_nvml_errors_total": "NVML errors need an NVML producer on a GPU node",
 }
-
-
-@dataclass
-class Query:
-    source: str  # e.g. "dashboard pipeline / End-to-end latency / B"
-    expr: str
-    kind: str  # "record" | "alert" | "panel" | "variable"
 
 
 @dataclass
@@ -109,57 +100,6 @@ class Report:
             "observability: OK" if self.ok else f"observability: {len(self.failures)} failures",
         ]
         return "\n".join(lines)
-
-
-def substitute(expr: str) -> str:
-    """Grafana's template variables replaced by the values of a local run."""
-
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in VARIABLES:
-            raise KeyError(f"no local value for template variable ${name}")
-        return VARIABLES[name]
-
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", value, expr)
-
-
-def rule_queries(root: Path | None = None) -> list[Query]:
-    queries = []
-    for name, doc in prometheus_rules(root).items():
-        for group in doc["spec"]["groups"]:
-            for rule in group["rules"]:
-                kind = "record" if "record" in rule else "alert"
-                title = rule.get("record") or rule.get("alert")
-                queries.append(Query(f"rule {name} / {title}", rule["expr"], kind))
-    return queries
-
-
-def _panels(board: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    for panel in board.get("panels", []):
-        yield panel
-        yield from panel.get("panels", [])  # collapsed rows
-
-
-def dashboard_queries(boards: dict[str, dict[str, Any]]) -> tuple[list[Query], list[Query]]:
-    """(PromQL queries, LogQL queries) of the dashboards' panels and variables."""
-    promql: list[Query] = []
-    logql: list[Query] = []
-    for name, board in boards.items():
-        for variable in board.get("templating", {}).get("list", []):
-            if variable.get("type") == "query":
-                promql.append(
-                    Query(f"dashboard {name} / ${variable['name']}", variable["query"], "variable")
-                )
-        for panel in _panels(board):
-            for target in panel.get("targets", []):
-                source = f"dashboard {name} / {panel['title']} / {target['refId']}"
-                ds = (target.get("datasource") or panel.get("datasource") or {}).get("type")
-                (logql if ds == "loki" else promql).append(Query(source, target["expr"], "panel"))
-    return promql, logql
-
-
-def generated_boards() -> dict[str, dict[str, Any]]:
-    return {name: json.loads(to_json(build())) for name, build in BOARDS.items()}
 
 
 def alloy_labels(root: Path | None = None) -> set[str]:
@@ -202,32 +142,25 @@ def log_fields(log_file: Path) -> set[str]:
     return keys
 
 
-class PromClient:
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=30)
+def our_selectors(expr: str) -> set[tuple[str, str]]:
+    """(metric, selector) of each selector of our series in a PromQL expression: names of our
+    prefixes (gpu_analytics_, Sloth's slo:) and `up{...}` of our targets (a bare `up` is the
+    cluster's). The selector keeps its matchers, not its offset or @."""
+    found: set[tuple[str, str]] = set()
 
-    def query(self, expr: str) -> tuple[str | None, int]:
-        """(error, number of series) of an instant query."""
-        response = self.http.get("/api/v1/query", params={"query": expr})
-        body = response.json()
-        if body.get("status") != "success":
-            return f"{body.get('errorType')}: {body.get('error')}", 0
-        result = body["data"]["result"]
-        return None, len(result) if isinstance(result, list) else 1
+    def visit(node: promql_parser.Expr) -> None:
+        if not isinstance(node, promql_parser.VectorSelector) or not node.name:
+            return
+        matchers = str(node.matchers)
+        ours = node.name.startswith(("gpu_analytics_", "slo:"))
+        if ours or (node.name == "up" and matchers != "{}"):
+            found.add((node.name, node.name + ("" if matchers == "{}" else matchers)))
 
-    def label_values(self, label: str, metric: str) -> tuple[str | None, int]:
-        response = self.http.get(f"/api/v1/label/{label}/values", params={"match[]": metric})
-        body = response.json()
-        if body.get("status") != "success":
-            return f"{body.get('errorType')}: {body.get('error')}", 0
-        return None, len(body["data"])
-
-    def rules(self) -> list[dict[str, Any]]:
-        groups: list[dict[str, Any]] = self.http.get("/api/v1/rules").json()["data"]["groups"]
-        return groups
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
 
 
-def check_promql(prom: PromClient, queries: list[Query], report: Report) -> None:
+def check_promql(prom: PrometheusApi, queries: list[Query], report: Report) -> None:
     for query in queries:
         report.checked.append(query.source)
         expr = substitute(query.expr)
@@ -238,7 +171,11 @@ def check_promql(prom: PromClient, queries: list[Query], report: Report) -> None
         if error:
             report.failures.append(f"{query.source}: {error}\n    {expr}")
             continue
-        selectors = {m.group(0) for m in SELECTOR.finditer(expr)}
+        try:
+            selectors = our_selectors(match["metric"] if match else expr)
+        except ValueError as exc:  # Prometheus took it, the parser did not: say so
+            report.failures.append(f"{query.source}: promql-parser: {exc}\n    {expr}")
+            continue
         if not selectors:
             continue  # kube-state-metrics, cAdvisor: a cluster's, not ours to prove here
         if query.kind != "alert":
@@ -246,8 +183,7 @@ def check_promql(prom: PromClient, queries: list[Query], report: Report) -> None
                 report.with_data.append(query.source)
             else:
                 report.failures.append(f"{query.source}: no data\n    {expr}")
-        for selector in sorted(selectors):
-            metric = SELECTOR.match(selector).group(1)  # type: ignore[union-attr]
+        for metric, selector in sorted(selectors):
             if metric in NO_LOCAL_DATA:
                 report.notes.append(f"{selector}: no local data ({NO_LOCAL_DATA[metric]})")
                 continue
@@ -259,7 +195,7 @@ def check_promql(prom: PromClient, queries: list[Query], report: Report) -> None
                 report.with_data.append(f"{query.source} :: {selector}")
 
 
-def check_rule_health(prom: PromClient, expected_groups: int, report: Report) -> None:
+def check_rule_health(prom: PrometheusApi, expected_groups: int, report: Report) -> None:
     groups = prom.rules()
     if len(groups) != expected_groups:
         report.failures.append(
@@ -454,7 +390,7 @@ def verify(
         _wait(lambda: _ready(f"{prom_url}/-/ready"), 60, "Prometheus ready")
         progress("driving traffic (v1 and legacy events, 4xx requests, dead letters)")
         asyncio.run(drive_traffic(processor_url, bootstrap, topics))
-        prom = PromClient(prom_url)
+        prom = PrometheusApi(prom_url)
 
         def settled() -> bool:
             # the last links of the chains: Sloth's budget of every SLO, cost, dead letters
@@ -469,7 +405,7 @@ def verify(
         if not _poll(settled, 120):  # check anyway: the failures say what is missing
             report.notes.append(f"still without data after 120 s: {', '.join(waiting)}")
         rules = rule_queries()
-        promql, logql = dashboard_queries(generated_boards())
+        promql, logql = dashboard_queries(boards())
         progress(f"evaluating {len(rules)} rules and {len(promql) + len(logql)} dashboard queries")
         groups = sum(len(doc["spec"]["groups"]) for doc in prometheus_rules().values())
         check_rule_health(prom, groups, report)
@@ -478,13 +414,13 @@ def verify(
         check_logql(logql, alloy_labels(), fields, report)
         report.notes = sorted(set(report.notes))
         if render_to is not None:
-            from gpu_analytics_tools.observability.dashboards.render import render
-
             if linger_s:
                 progress(f"letting the pipeline run {linger_s:.0f}s more for the pictures")
                 until = time.monotonic() + linger_s
                 while time.monotonic() < until:
                     asyncio.run(drive_traffic(processor_url, bootstrap, topics, rounds=2))
+            from gpu_analytics_tools.observability.dashboards.render import render  # matplotlib
+
             for path in render(prom_url, render_to, minutes=max(2, (linger_s + 60) / 60)):
                 progress(f"wrote {path}")
         return report

@@ -16,14 +16,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
 from matplotlib.axes import Axes  # noqa: E402
 
-from gpu_analytics_tools.observability.verify import generated_boards, substitute  # noqa: E402
+from gpu_analytics_tools.observability.prometheus import PrometheusApi  # noqa: E402
+from gpu_analytics_tools.observability.queries import boards, substitute  # noqa: E402
 
 GRID_COLUMNS = 24
 LEGEND = re.compile(r"\{\{\s*(\w+)\s*\}\}")
@@ -54,24 +54,8 @@ def format_value(value: float, unit: str) -> str:
     return f"{value:.3g}{suffix}"
 
 
-class Prometheus:
-    def __init__(self, url: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=30)
-
-    def range(self, expr: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
-        response = self.http.get(
-            "/api/v1/query_range",
-            params={"query": expr, "start": start, "end": end, "step": step},
-        )
-        body = response.json()
-        if body.get("status") != "success":
-            raise ValueError(f"{body.get('errorType')}: {body.get('error')}: {expr}")
-        result: list[dict[str, Any]] = body["data"]["result"]
-        return result
-
-
 def panel_series(
-    prom: Prometheus, panel: dict[str, Any], window: tuple[float, float, float]
+    prom: PrometheusApi, panel: dict[str, Any], window: tuple[float, float, float]
 ) -> list[Series]:
     series: list[Series] = []
     for target in panel.get("targets", []):
@@ -116,12 +100,12 @@ def _draw(
 
 def render(prometheus_url: str, out: Path, minutes: float = 30) -> list[Path]:
     """One PNG per dashboard under `out`; returns their paths."""
-    prom = Prometheus(prometheus_url)
+    prom = PrometheusApi(prometheus_url)
     end = time.time()
     window = (end - minutes * 60, end, max(5.0, minutes * 60 / 240))
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, board in generated_boards().items():
+    for name, board in boards().items():
         panels = [
             p
             for p in board["panels"]
