@@ -7,7 +7,9 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 # shellcheck source=clusters/local/k3d.env
 . clusters/local/k3d.env
-K3D=${K3D:-$([ -x "$root/.tools/bin/k3d" ] && echo "$root/.tools/bin/k3d" || command -v k3d || echo k3d)}
+# shellcheck source=clusters/local/tools.sh
+. clusters/local/tools.sh
+K3D=$(tool K3D k3d)
 
 if [ -n "${CLUSTER_CONTEXT:-}" ]; then
   echo "cluster-down: CLUSTER_CONTEXT=$CLUSTER_CONTEXT is not a cluster cluster-up created; nothing deleted." >&2

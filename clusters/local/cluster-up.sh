@@ -17,11 +17,10 @@ cd "$(dirname "$0")/../.."
 root=$(pwd)
 # shellcheck source=clusters/local/k3d.env
 . clusters/local/k3d.env
-pick() { # tool: .tools/bin/<tool> when make setup installed it, else the one on PATH
-  if [ -x "$root/.tools/bin/$1" ]; then echo "$root/.tools/bin/$1"; else command -v "$1" || echo "$1"; fi
-}
-KUBECTL=${KUBECTL:-$(pick kubectl)}
-K3D=${K3D:-$(pick k3d)}
+# shellcheck source=clusters/local/tools.sh
+. clusters/local/tools.sh
+KUBECTL=$(tool KUBECTL kubectl)
+K3D=$(tool K3D k3d)
 export KUBECTL
 
 step=0

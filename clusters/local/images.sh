@@ -17,9 +17,8 @@ root=$(pwd)
 # shellcheck source=clusters/local/k3d.env
 . clusters/local/k3d.env
 die() { printf 'images: error: %s\n' "$1" >&2; exit "${2:-1}"; }
-pick() { # tool: .tools/bin/<tool> when make setup installed it, else the one on PATH
-  if [ -x "$root/.tools/bin/$1" ]; then echo "$root/.tools/bin/$1"; else command -v "$1" || true; fi
-}
+# shellcheck source=clusters/local/tools.sh
+. clusters/local/tools.sh
 
 dry_run=false
 case "${1:-}" in
@@ -51,19 +50,19 @@ run() { # print the command; run it unless --dry-run
   if [ "$dry_run" = false ]; then "$@"; fi
 }
 
-DOCKER=${DOCKER:-$(pick docker)}
-K3D=${K3D:-$(pick k3d)}
+DOCKER=$(tool DOCKER docker)
+K3D=$(tool K3D k3d)
 if [ "$dry_run" = false ]; then
-  [ -n "$DOCKER" ] || die "docker not found: building the images needs Docker (or use --dry-run)"
-  [ -n "$K3D" ] || die "k3d not found: install k3d $K3D_VERSION (make cluster-up says how)"
+  command -v "$DOCKER" >/dev/null 2>&1 || die "docker not found: building the images needs Docker (or use --dry-run)"
+  command -v "$K3D" >/dev/null 2>&1 || die "k3d not found: install k3d $K3D_VERSION (make cluster-up says how)"
   "$K3D" cluster get "$K3D_CLUSTER" >/dev/null 2>&1 ||
     die "no k3d cluster $K3D_CLUSTER: run make cluster-up first"
 fi
 
 printf 'images: %s and %s from %s\n' "$processor" "$producer" "$kustomization"
-run "${DOCKER:-docker}" build -f services/Dockerfile --target processor -t "$processor" .
-run "${DOCKER:-docker}" build -f services/Dockerfile --target producer -t "$producer" .
-run "${K3D:-k3d}" image import --mode direct --cluster "$K3D_CLUSTER" "$processor" "$producer"
+run "$DOCKER" build -f services/Dockerfile --target processor -t "$processor" .
+run "$DOCKER" build -f services/Dockerfile --target producer -t "$producer" .
+run "$K3D" image import --mode direct --cluster "$K3D_CLUSTER" "$processor" "$producer"
 if [ "$dry_run" = false ]; then
   printf 'images: in k3d cluster %s; Argo CD rolls them out when the pins change\n' "$K3D_CLUSTER"
 fi

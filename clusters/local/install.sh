@@ -17,14 +17,12 @@ set -euo pipefail
 
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-pick() { # tool [folder]: <folder>/<tool> where make setup installed it, else the one on PATH
-  local dir=$root/${2:-.tools/bin}
-  if [ -x "$dir/$1" ]; then echo "$dir/$1"; else command -v "$1" || echo "$1"; fi
-}
-KUBECTL=${KUBECTL:-$(pick kubectl)}
-ARGOCD=${ARGOCD:-$(pick argocd)}
-KUSTOMIZE=${KUSTOMIZE:-$(pick kustomize)}
-GPU_ANALYTICS=${GPU_ANALYTICS:-$(pick gpu-analytics .venv/bin)}
+# shellcheck source=clusters/local/tools.sh
+. clusters/local/tools.sh
+KUBECTL=$(tool KUBECTL kubectl)
+ARGOCD=$(tool ARGOCD argocd)
+KUSTOMIZE=$(tool KUSTOMIZE kustomize)
+GPU_ANALYTICS=$(tool GPU_ANALYTICS gpu-analytics .venv/bin)
 export ARGOCD_OPTS=${ARGOCD_OPTS:---core}
 timeout=${INSTALL_TIMEOUT:-1200}
 

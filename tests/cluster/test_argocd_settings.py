@@ -13,8 +13,9 @@ import pytest
 import yaml
 
 from gpu_analytics_tools.cluster_sim import argocd
-from gpu_analytics_tools.cluster_sim.layout import ToolMissingError, kubernetes_version, tool
+from gpu_analytics_tools.cluster_sim.layout import kubernetes_version, tool
 from gpu_analytics_tools.cluster_sim.testing import REPO
+from gpu_analytics_tools.tools import ToolMissingError
 
 HELMCHART = REPO / "bootstrap" / "argo-cd" / "helmchart.yaml"
 

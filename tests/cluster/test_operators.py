@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from gpu_analytics_tools.cluster_sim import operators
-from gpu_analytics_tools.cluster_sim.layout import ToolMissingError, tool
+from gpu_analytics_tools.cluster_sim.layout import tool
+from gpu_analytics_tools.tools import ToolMissingError
 
 DEPLOYMENT = yaml.safe_load(
     (Path(__file__).parent / "testdata" / "prometheus-operator-deployment.yaml").read_text()

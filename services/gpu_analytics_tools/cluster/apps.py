@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from typing import Any
+
+from gpu_analytics_tools.tools import ToolMissingError, find
 
 WAVE = "argocd.argoproj.io/sync-wave"
 
@@ -83,7 +84,10 @@ class ArgocdError(RuntimeError):
 
 
 def argocd_cli() -> str:
-    return os.environ.get("ARGOCD") or shutil.which("argocd") or "argocd"
+    try:
+        return find("argocd", "ARGOCD") or "argocd"
+    except ToolMissingError as exc:
+        raise ArgocdError(str(exc)) from exc
 
 
 def list_apps(timeout: float = 60.0) -> list[AppStatus]:

@@ -5,16 +5,14 @@ to a Service or pod on a loopback port, restartable, stopped however the caller 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_analytics_tools.stack.paths import tools_dir
 from gpu_analytics_tools.stack.process import free_port, log_tail, port_open, spawn, stop_child
+from gpu_analytics_tools.tools import ToolMissingError, require
 
 
 class KubeError(RuntimeError):
@@ -23,19 +21,10 @@ class KubeError(RuntimeError):
 
 def find_kubectl() -> str:
     """KUBECTL, else the one `make setup` installs (.tools/bin), else kubectl on PATH."""
-    if configured := os.environ.get("KUBECTL"):
-        if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
-            found = shutil.which(configured)
-            if found is None:
-                raise KubeError(f"KUBECTL={configured} is not an executable file")
-            return found
-        return configured
-    local = tools_dir() / "bin" / "kubectl"
-    if local.is_file():
-        return str(local)
-    if found := shutil.which("kubectl"):
-        return found
-    raise KubeError("kubectl not found: run make setup, put kubectl on PATH or set KUBECTL")
+    try:
+        return require("kubectl", "KUBECTL")
+    except ToolMissingError as exc:
+        raise KubeError(str(exc)) from exc
 
 
 def stderr_message(stderr: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from gpu_analytics_tools.stack.paths import repo_root, tools_dir
 from gpu_analytics_tools.stack.process import ProcessRef
+from gpu_analytics_tools.tools import require
 
 # Inside the simulation's network namespace.
 ETCD_PORT = 2379
@@ -39,15 +40,10 @@ TOOLS = [
 ]  # fmt: skip
 
 
-class ToolMissingError(RuntimeError):
-    pass
-
-
 def tool(name: str) -> Path:
-    path = tools_dir() / "bin" / name
-    if not path.exists():
-        raise ToolMissingError(f"{name} not found in {path.parent}: run `make setup`")
-    return path
+    """The build `make setup` installed: the simulation runs the pinned releases, never one
+    found on PATH."""
+    return Path(require(name, path=False))
 
 
 def missing_tools() -> list[str]:

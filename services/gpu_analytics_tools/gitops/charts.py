@@ -27,7 +27,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -47,6 +46,7 @@ from gpu_analytics_tools.gitops import k3s, k8s_schemas
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.manifests import load_manifests
 from gpu_analytics_tools.stack.paths import repo_root
+from gpu_analytics_tools.tools import find
 
 Resource = dict[str, Any]
 KeyPath = tuple[str, ...]
@@ -333,12 +333,7 @@ def unreachable(urls: set[str]) -> dict[str, str | None]:
 
 
 def find_helm(repo: Path) -> str | None:
-    if os.environ.get("HELM"):
-        return os.environ["HELM"]
-    local = repo / ".tools" / "bin" / "helm"
-    if local.is_file() and os.access(local, os.X_OK):
-        return str(local)
-    return shutil.which("helm")
+    return find("helm", "HELM", folder=repo / ".tools" / "bin")
 
 
 # ---- what a chart reads --------------------------------------------------------------------

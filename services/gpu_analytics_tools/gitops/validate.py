@@ -38,7 +38,6 @@ import fnmatch
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -56,6 +55,7 @@ from gpu_analytics_tools.gitops.findings import Finding  # one dig for both modu
 from gpu_analytics_tools.gitops.k8s_schemas import generate as generate_k8s_schemas
 from gpu_analytics_tools.manifests import load_manifests
 from gpu_analytics_tools.stack.paths import repo_root
+from gpu_analytics_tools.tools import find
 
 Resource = dict[str, Any]
 
@@ -158,29 +158,19 @@ def ident(res: Resource) -> str:
 
 
 def find_tools(repo: Path) -> Tools:
-    def pick(env: str, *candidates: Path | str) -> str | None:
-        if os.environ.get(env):
-            return os.environ[env]
-        for cand in candidates:
-            if isinstance(cand, Path):
-                if cand.is_file() and os.access(cand, os.X_OK):
-                    return str(cand)
-            elif found := shutil.which(cand):
-                return found
-        return None
-
-    kustomize = pick("KUSTOMIZE", repo / ".tools/bin/kustomize", "kustomize")
-    kubectl = shutil.which("kubectl")
+    bin_dir = repo / ".tools" / "bin"
+    kustomize = find("kustomize", "KUSTOMIZE", folder=bin_dir)
+    kubectl = find("kubectl", "KUBECTL", folder=bin_dir)
     if kustomize:
         kustomize_cmd = [kustomize, "build"]
     elif kubectl:
         kustomize_cmd = [kubectl, "kustomize"]
     else:
         raise SystemExit("validate: kustomize not found (run `make setup`)")
-    kubeconform = pick("KUBECONFORM", repo / ".tools/bin/kubeconform", "kubeconform")
+    kubeconform = find("kubeconform", "KUBECONFORM", folder=bin_dir)
     if not kubeconform:
         raise SystemExit("validate: kubeconform not found (run `make setup`)")
-    checkov = pick("CHECKOV", repo / ".tools/checkov/bin/checkov", "checkov")
+    checkov = find("checkov", "CHECKOV", folder=repo / ".tools" / "checkov" / "bin")
     return Tools(kustomize_cmd, kubeconform, checkov)
 
 
