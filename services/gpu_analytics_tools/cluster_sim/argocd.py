@@ -5,15 +5,13 @@ the tree uses none of them."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gpu_analytics_tools.cluster_sim.kube import Obj
-from gpu_analytics_tools.manifests import load_manifests
+from gpu_analytics_tools.gitops.charts import TemplateError, helm_template, helmchart_release
 
 NAMESPACE = "argocd"
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}  # Argo CD only watches labelled settings
@@ -85,25 +83,17 @@ def rendered_settings(
     its targetNamespace): our values over the chart's defaults, such as its
     ignoreResourceUpdates rules, which `settings` cannot know. argocd-secret as `settings`."""
     doc = yaml.safe_load(helmchart.read_text())
-    spec = doc["spec"]
-    workdir.mkdir(parents=True, exist_ok=True)
-    values = workdir / "argo-cd-values.yaml"
-    values.write_text(spec.get("valuesContent") or "")
-    home = workdir / "helm"  # no user helm repositories or plugins
-    proc = subprocess.run(
-        [str(helm), "template", doc["metadata"]["name"], str(archive),
-         "--namespace", spec["targetNamespace"], "--values", str(values),
-         "--kube-version", kube_version],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={**os.environ, "HELM_CACHE_HOME": str(home / "cache"),
-             "HELM_CONFIG_HOME": str(home / "config"), "HELM_DATA_HOME": str(home / "data")},
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise RuntimeError(f"helm template {archive.name}: {proc.stderr.strip()}")
+    release, _ = helmchart_release("simulation", doc, str(helmchart))
+    try:
+        docs = helm_template(
+            str(helm), release, archive, home=workdir / "helm", kube_version=kube_version
+        )
+    except TemplateError as exc:
+        raise RuntimeError(f"helm template {archive.name}: {exc}") from exc
     wanted = set(CHART_CONFIGMAPS.values())
     found = {
         obj["metadata"]["name"]: obj
-        for obj in load_manifests(proc.stdout)
+        for obj in docs
         if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"] in wanted
     }
     for obj in found.values():

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -234,10 +234,9 @@ def app_releases(cluster: str, app: Resource, repo: Path) -> tuple[list[Release]
     return releases, issues
 
 
-def helmchart_release(
-    cluster: str, res: Resource, origin: str, repo: Path
-) -> tuple[Release, list[Finding]]:
-    """A K3s HelmChart as helm-controller installs it (rendered from the tree at origin)."""
+def helmchart_release(cluster: str, res: Resource, file: str) -> tuple[Release, list[Finding]]:
+    """A K3s HelmChart as helm-controller installs it: release = its name, namespace = its
+    targetNamespace, values = its valuesContent (`file`: where it is declared)."""
     name = str(dig(res, "metadata", "name"))
     spec = res.get("spec") or {}
     where = f"[{cluster}] HelmChart {name}"
@@ -245,7 +244,6 @@ def helmchart_release(
         Finding("chart-render", where, f"spec.{key} is not reproduced by validate")
         for key in sorted(HELMCHART_UNSUPPORTED & set(spec))
     ]
-    file = manifest_file(repo, origin, res)
     layers = (
         (ValuesLayer(f"{file} spec.valuesContent", str(spec["valuesContent"])),)
         if spec.get("valuesContent")
@@ -686,14 +684,7 @@ class ChartRenderer:
         )
 
     def helm_env(self) -> dict[str, str]:
-        # Repo-local helm state: no user plugins, repositories or registry logins leak in.
-        home = self.helm_home
-        return {
-            **os.environ,
-            "HELM_CACHE_HOME": str(home / "cache"),
-            "HELM_CONFIG_HOME": str(home / "config"),
-            "HELM_DATA_HOME": str(home / "data"),
-        }
+        return helm_env(self.helm_home)
 
     # -- locating and loading --
 
@@ -752,29 +743,13 @@ class ChartRenderer:
         self, release: Release, archive: Path, api_versions: list[str]
     ) -> list[Resource] | Finding:
         assert self.helm is not None
-        with tempfile.TemporaryDirectory(prefix="validate-helm-") as tmp:
-            cmd = [self.helm, "template", release.name, str(archive)]
-            cmd += ["--namespace", release.namespace, "--kube-version", KUBE_VERSION]
-            cmd += ["--include-crds"]
-            for api in api_versions:
-                cmd += ["--api-versions", api]
-            for i, layer in enumerate(release.values):
-                path = layer.path
-                if path is None:
-                    path = Path(tmp) / f"values-{i}.yaml"
-                    path.write_text(layer.text, encoding="utf-8")
-                cmd += ["--values", str(path)]
-            try:
-                proc = self.run_helm(cmd)
-            except subprocess.TimeoutExpired:
-                return Finding("chart-render", release.where, f"timed out ({HELM_TIMEOUT_S}s)")
-        if proc.returncode != 0:
-            return Finding("chart-render", release.where, last_line(proc.stderr))
         try:
-            docs = load_manifests(proc.stdout)
-        except yaml.YAMLError as exc:
-            return Finding("chart-render", release.where, f"output is not YAML: {exc}")
-        return docs
+            return helm_template(
+                self.helm, release, archive, home=self.helm_home, api_versions=api_versions,
+                include_crds=True,
+            )  # fmt: skip
+        except TemplateError as exc:
+            return Finding("chart-render", release.where, str(exc))
 
     def render_cluster(
         self, cluster: str, applications: list[Resource], rendered: list[tuple[str, Resource]]
@@ -789,7 +764,8 @@ class ChartRenderer:
             if res.get("kind") == "HelmChart" and str(res.get("apiVersion", "")).startswith(
                 "helm.cattle.io/"
             ):
-                release, issues = helmchart_release(cluster, res, origin, self.repo)
+                file = manifest_file(self.repo, origin, res)
+                release, issues = helmchart_release(cluster, res, file)
                 releases.append(release)
                 result.issues += issues
         self.counts["releases"] += len(releases)
@@ -884,6 +860,60 @@ class ChartRenderer:
             if chart in self._rendered_charts
             and (chart, workload, container, rule) not in self._excused
         ]
+
+
+class TemplateError(RuntimeError):
+    """`helm template` failed, timed out or wrote no YAML: the reason in one line."""
+
+
+def helm_env(home: Path) -> dict[str, str]:
+    """Helm state of its own under `home`: no user plugins, repositories or logins leak in."""
+    return {
+        **os.environ,
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_DATA_HOME": str(home / "data"),
+    }
+
+
+def helm_template(
+    helm: str,
+    release: Release,
+    archive: Path,
+    *,
+    home: Path,
+    kube_version: str = KUBE_VERSION,
+    api_versions: Sequence[str] = (),
+    include_crds: bool = False,
+) -> list[Resource]:
+    """The release rendered as Argo CD and K3s's helm-controller render it: `helm template`
+    with its name, namespace, the Kubernetes version and its values layers in order. The one
+    renderer of `make validate`'s chart step and of the simulation's Argo CD settings."""
+    with tempfile.TemporaryDirectory(prefix="helm-template-") as tmp:
+        cmd = [helm, "template", release.name, str(archive)]
+        cmd += ["--namespace", release.namespace, "--kube-version", kube_version]
+        cmd += ["--include-crds"] if include_crds else []
+        for api in api_versions:
+            cmd += ["--api-versions", api]
+        for i, layer in enumerate(release.values):
+            path = layer.path
+            if path is None:
+                path = Path(tmp) / f"values-{i}.yaml"
+                path.write_text(layer.text, encoding="utf-8")
+            cmd += ["--values", str(path)]
+        try:
+            proc = subprocess.run(
+                cmd, capture_output=True, text=True, check=False, timeout=HELM_TIMEOUT_S,
+                env=helm_env(home),
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise TemplateError(f"timed out ({HELM_TIMEOUT_S}s)") from exc
+    if proc.returncode != 0:
+        raise TemplateError(last_line(proc.stderr))
+    try:
+        return load_manifests(proc.stdout)
+    except yaml.YAMLError as exc:
+        raise TemplateError(f"output is not YAML: {exc}") from exc
 
 
 def last_line(text: str) -> str:
