@@ -24,16 +24,17 @@ import psutil
 import pytest
 from typer.testing import CliRunner
 
-from gpu_analytics_tools.cluster import demo_hpa as demo
 from gpu_analytics_tools.cluster.cli import app as cluster_app
+from gpu_analytics_tools.cluster.hpa_demo import record as hpa_record
+from gpu_analytics_tools.cluster.hpa_demo import report, timeline
 
 DATA = Path(__file__).parent / "testdata" / "demo-hpa"
 RUN = DATA / "run"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def objects(name: str) -> demo.Objects:
-    return demo.parse_objects((DATA / name).read_text())
+def objects(name: str) -> hpa_record.Objects:
+    return hpa_record.parse_objects((DATA / name).read_text())
 
 
 # --- kubectl output ---------------------------------------------------------------------
@@ -72,18 +73,18 @@ def test_hpa_list_while_scaling_up() -> None:
 def test_deployment_list_while_pods_start() -> None:
     parsed = objects("deploy-scaling.json")
     assert parsed.hpas == {}
-    assert parsed.deployments["processor"] == demo.DeploymentState("processor", 3, 2)
+    assert parsed.deployments["processor"] == hpa_record.DeploymentState("processor", 3, 2)
     assert parsed.deployments["producer"].ready_replicas == 1
 
 
 def test_a_single_object_and_other_kinds() -> None:
     listed = json.loads((DATA / "hpa-scaling.json").read_text())
-    single = demo.parse_objects(json.dumps(listed["items"][0]))
+    single = hpa_record.parse_objects(json.dumps(listed["items"][0]))
     assert list(single.hpas) == ["processor"]
     listed["items"].append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "x"}})
-    assert sorted(demo.parse_objects(listed).hpas) == ["processor", "producer"]
+    assert sorted(hpa_record.parse_objects(listed).hpas) == ["processor", "producer"]
     no_status = listed["items"][0] | {"status": {}}
-    hpa = demo.parse_hpa(no_status)
+    hpa = hpa_record.parse_hpa(no_status)
     assert (hpa.cpu_pct, hpa.current_replicas, hpa.desired_replicas) == (None, None, None)
 
 
@@ -112,15 +113,17 @@ def _hpa_item() -> dict[str, Any]:
 def test_malformed_hpa_is_a_clear_error(change: Any, message: str) -> None:
     item = _hpa_item()
     change(item)
-    with pytest.raises(demo.DemoError, match=message):
-        demo.parse_objects({"apiVersion": "v1", "kind": "List", "items": [item]})
+    with pytest.raises(hpa_record.DemoError, match=message):
+        hpa_record.parse_objects({"apiVersion": "v1", "kind": "List", "items": [item]})
 
 
 def test_output_that_is_not_kubectl_json() -> None:
-    with pytest.raises(demo.DemoError, match="kubectl output is not JSON"):
-        demo.parse_objects("NAME        REFERENCE   TARGETS\nprocessor   Deployment/processor")
-    with pytest.raises(demo.DemoError, match="not a Kubernetes object or List"):
-        demo.parse_objects("[]")
+    with pytest.raises(hpa_record.DemoError, match="kubectl output is not JSON"):
+        hpa_record.parse_objects(
+            "NAME        REFERENCE   TARGETS\nprocessor   Deployment/processor"
+        )
+    with pytest.raises(hpa_record.DemoError, match="not a Kubernetes object or List"):
+        hpa_record.parse_objects("[]")
 
 
 # --- Locust's stats history ----------------------------------------------------------------
@@ -128,7 +131,7 @@ def test_output_that_is_not_kubectl_json() -> None:
 
 def test_locust_history_recorded_from_a_real_run() -> None:
     text = (DATA / "locust_stats_history-short.csv").read_text()
-    samples = demo.parse_locust_history(text)
+    samples = hpa_record.parse_locust_history(text)
     aggregated = [line for line in text.splitlines() if ",Aggregated," in line]
     assert len(samples) == len({line.split(",")[0] for line in aggregated}) == 7
     assert [s.time for s in samples] == sorted(s.time for s in samples)
@@ -141,36 +144,40 @@ def test_locust_history_recorded_from_a_real_run() -> None:
 def test_locust_history_with_a_wrong_column_is_a_clear_error() -> None:
     text = (DATA / "locust_stats_history-short.csv").read_text()
     header, _, rest = text.partition("\n")
-    with pytest.raises(demo.DemoError, match=r"not a Locust stats history .*'95%'"):
-        demo.parse_locust_history(header.replace(",95%,", ",96%,") + "\n" + rest)
+    with pytest.raises(hpa_record.DemoError, match=r"not a Locust stats history .*'95%'"):
+        hpa_record.parse_locust_history(header.replace(",95%,", ",96%,") + "\n" + rest)
     stats_csv = "Type,Name,Request Count,Failure Count,Median Response Time\n"
-    with pytest.raises(demo.DemoError, match="no column 'Timestamp'"):
-        demo.parse_locust_history(stats_csv, "locust_stats.csv")
+    with pytest.raises(hpa_record.DemoError, match="no column 'Timestamp'"):
+        hpa_record.parse_locust_history(stats_csv, "locust_stats.csv")
     lines = text.splitlines()
     short_row = lines[0] + "\n" + lines[1] + "\n" + ",".join(lines[4].split(",")[:22]) + "\n"
-    with pytest.raises(demo.DemoError, match=r"history.csv:3: 22 fields, the header has 24"):
-        demo.parse_locust_history(short_row, "history.csv")
-    with pytest.raises(demo.DemoError, match="column 'Requests/s' is not a number: 'fast'"):
-        demo.parse_locust_history(text.replace(",Aggregated,0.000000,", ",Aggregated,fast,", 1))
+    with pytest.raises(hpa_record.DemoError, match=r"history.csv:3: 22 fields, the header has 24"):
+        hpa_record.parse_locust_history(short_row, "history.csv")
+    with pytest.raises(hpa_record.DemoError, match="column 'Requests/s' is not a number: 'fast'"):
+        hpa_record.parse_locust_history(
+            text.replace(",Aggregated,0.000000,", ",Aggregated,fast,", 1)
+        )
 
 
 def test_locust_history_cut_short_while_locust_writes() -> None:
     text = (DATA / "locust_stats_history-short.csv").read_text()
-    whole = demo.parse_locust_history(text)
-    cut = demo.parse_locust_history(text[: text.rindex(",Aggregated,") + 20])
+    whole = hpa_record.parse_locust_history(text)
+    cut = hpa_record.parse_locust_history(text[: text.rindex(",Aggregated,") + 20])
     assert cut == whole[:-1]
-    with pytest.raises(demo.DemoError, match="empty"):
-        demo.parse_locust_history("")
+    with pytest.raises(hpa_record.DemoError, match="empty"):
+        hpa_record.parse_locust_history("")
 
 
 # --- timeline, summary, plot -----------------------------------------------------------------
 
 
-def recorded_timeline() -> tuple[list[demo.Poll], list[demo.TimelineRow], demo.RunRecord]:
-    record = demo.RunRecord.read(RUN)
-    polls = demo.read_polls(RUN / "polls.jsonl", "processor")
-    samples = demo.read_locust_history(RUN / demo.HISTORY_FILE)
-    return polls, demo.merge(polls, samples, record.started, record.load_end), record
+def recorded_timeline() -> tuple[
+    list[hpa_record.Poll], list[timeline.TimelineRow], hpa_record.RunRecord
+]:
+    record = hpa_record.RunRecord.read(RUN)
+    polls = hpa_record.read_polls(RUN / "polls.jsonl", "processor")
+    samples = hpa_record.read_locust_history(RUN / hpa_record.HISTORY_FILE)
+    return polls, timeline.merge(polls, samples, record.started, record.load_end), record
 
 
 def test_polls_and_history_merge_into_one_row_per_poll() -> None:
@@ -193,8 +200,8 @@ def test_polls_and_history_merge_into_one_row_per_poll() -> None:
 
 def test_history_rows_older_than_max_age_are_not_used() -> None:
     polls, _, record = recorded_timeline()
-    samples = demo.read_locust_history(RUN / demo.HISTORY_FILE)
-    rows = demo.merge(polls, samples[:30], record.started, None)  # history stops at ~5 min
+    samples = hpa_record.read_locust_history(RUN / hpa_record.HISTORY_FILE)
+    rows = timeline.merge(polls, samples[:30], record.started, None)  # history stops at ~5 min
     late = [r for r in rows if 320 < r.elapsed_s < 700]
     assert late and all(r.users is None and r.rps is None for r in late)
 
@@ -202,14 +209,14 @@ def test_history_rows_older_than_max_age_are_not_used() -> None:
 def test_summary_of_the_recorded_run() -> None:
     polls, rows, record = recorded_timeline()
     assert record.load_end is not None
-    summary = demo.summarize("processor", rows, polls, round(record.load_end - record.started, 1))
+    summary = report.summarize("processor", rows, polls, round(record.load_end - record.started, 1))
     assert summary.scaled
     assert summary.start_replicas == 1 and summary.first_scale_up_s == 100.5
     assert (summary.peak_replicas, summary.peak_at_s) == (6, 460.5)
     assert summary.back_to_min_s == 1110.5 and summary.load_end_s == 720.8
     assert (summary.polls, summary.failed_polls, summary.peak_users) == (112, 1, 120)
     assert (summary.min_replicas, summary.max_replicas, summary.cpu_target_pct) == (1, 6, 70)
-    text = demo.summary_text(summary, "pipeline")
+    text = report.summary_text(summary, "pipeline")
     assert text.splitlines() == [
         "HPA pipeline/processor (1..6 replicas, CPU target 70%): 112 polls over 18m30s, "
         "load for 12m01s, 1 failed poll",
@@ -222,46 +229,46 @@ def test_summary_of_the_recorded_run() -> None:
 
 def test_not_back_to_minimum_within_the_run() -> None:
     polls, rows, _ = recorded_timeline()
-    summary = demo.summarize("processor", rows[:90], polls[:90], 720.8)
+    summary = report.summarize("processor", rows[:90], polls[:90], 720.8)
     assert summary.scaled and summary.back_to_min_s is None
     assert "back to minimum  not within the run (above 1 replica at the end)" in (
-        demo.summary_text(summary)
+        report.summary_text(summary)
     )
 
 
-def _polls_of(snapshot: demo.Objects, count: int, **changes: Any) -> list[demo.Poll]:
+def _polls_of(snapshot: hpa_record.Objects, count: int, **changes: Any) -> list[hpa_record.Poll]:
     hpa = replace(snapshot.hpas["processor"], **changes)
-    objects = demo.Objects({"processor": hpa}, snapshot.deployments)
-    return [demo.poll_from(1000.0 + 10 * i, objects, "processor") for i in range(count)]
+    objects = hpa_record.Objects({"processor": hpa}, snapshot.deployments)
+    return [hpa_record.poll_from(1000.0 + 10 * i, objects, "processor") for i in range(count)]
 
 
 def test_never_scaled_without_metrics() -> None:
     polls = _polls_of(objects("hpa-deployment-no-metrics.json"), 8)
-    rows = demo.merge(polls, [], start=1000.0, load_end=1050.0)
-    summary = demo.summarize("processor", rows, polls, 50.0)
+    rows = timeline.merge(polls, [], start=1000.0, load_end=1050.0)
+    summary = report.summarize("processor", rows, polls, 50.0)
     assert not summary.scaled and summary.peak_replicas == 1
     assert summary.first_scale_up_s is None and summary.back_to_min_s is None
     assert "never scaled up: the HPA reported no CPU utilization (ScalingActive False: " in (
-        demo.summary_text(summary)
+        report.summary_text(summary)
     )
 
 
 def test_never_scaled_below_target() -> None:
-    snapshot = demo.Objects(
+    snapshot = hpa_record.Objects(
         objects("hpa-scaling.json").hpas, objects("deploy-scaling.json").deployments
     )
     polls = _polls_of(snapshot, 6, cpu_pct=41, current_replicas=1, desired_replicas=1)
-    summary = demo.summarize("processor", demo.merge(polls, [], 1000.0), polls)
+    summary = report.summarize("processor", timeline.merge(polls, [], 1000.0), polls)
     assert not summary.scaled and summary.peak_cpu_pct == 41
     assert "never scaled up: stayed at 1 replica, CPU peaked at 41% against a 70% target" in (
-        demo.summary_text(summary)
+        report.summary_text(summary)
     )
 
 
 def test_render_writes_timeline_summary_and_plot(tmp_path: Path) -> None:
     out = tmp_path / "run"
     shutil.copytree(RUN, out)
-    summary, rows = demo.render(out)
+    summary, rows = report.render(out)
     with (out / "timeline.csv").open() as handle:
         header = handle.readline().strip().split(",")
     assert header == [
@@ -277,11 +284,11 @@ def test_render_writes_timeline_summary_and_plot(tmp_path: Path) -> None:
         "current_replicas",
         "ready_replicas",
     ]
-    assert demo.read_timeline(out / "timeline.csv") == rows and len(rows) == 112
+    assert timeline.read_timeline(out / "timeline.csv") == rows and len(rows) == 112
     saved = json.loads((out / "summary.json").read_text())
     assert saved["first_scale_up_s"] == 100.5 and saved["peak_replicas"] == 6
     assert saved["back_to_min_s"] == 1110.5 and saved["scaled"] is True
-    assert (out / "summary.txt").read_text() == demo.summary_text(summary, "pipeline") + "\n"
+    assert (out / "summary.txt").read_text() == report.summary_text(summary, "pipeline") + "\n"
     png = (out / "replicas.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 20_000
 
@@ -289,13 +296,17 @@ def test_render_writes_timeline_summary_and_plot(tmp_path: Path) -> None:
 def test_render_names_the_file_it_cannot_read(tmp_path: Path) -> None:
     out = tmp_path / "run"
     shutil.copytree(RUN, out)
-    history = out / demo.HISTORY_FILE
+    history = out / hpa_record.HISTORY_FILE
     history.write_text(history.read_text().replace("User Count", "Users", 1))
-    with pytest.raises(demo.DemoError, match=r"locust_stats_history.csv: .*no column 'User Count'"):
-        demo.render(out)
+    with pytest.raises(
+        hpa_record.DemoError, match=r"locust_stats_history.csv: .*no column 'User Count'"
+    ):
+        report.render(out)
     (out / "polls.jsonl").write_text('{"time": 1, "output": {"kind": "List", "items": 3}}\n')
-    with pytest.raises(demo.DemoError, match=r"polls.jsonl:1: kubectl output: a List without"):
-        demo.render(out)
+    with pytest.raises(
+        hpa_record.DemoError, match=r"polls.jsonl:1: kubectl output: a List without"
+    ):
+        report.render(out)
 
 
 # --- the runner against a fake kubectl ----------------------------------------------------
@@ -481,9 +492,9 @@ def test_a_short_demo_against_the_fake_kubectl(tmp_path: Path) -> None:
     assert "Locust finished (0)" in result.stderr and "processor is back at 1 replica" in (
         result.stderr
     )
-    record = demo.RunRecord.read(out)
+    record = hpa_record.RunRecord.read(out)
     assert record.load_end is not None and record.locust_exit == 0 and not record.interrupted
-    rows = demo.read_timeline(out / "timeline.csv")
+    rows = timeline.read_timeline(out / "timeline.csv")
     assert len(rows) >= 6 and rows[-1].current_replicas == 1
     assert max(r.users or 0 for r in rows) == 4 and max(r.rps or 0 for r in rows) > 0
     summary = json.loads((out / "summary.json").read_text())
@@ -512,9 +523,9 @@ def test_ctrl_c_stops_locust_and_the_port_forward_and_still_reports(tmp_path: Pa
             assert line, f"exited ({proc.wait()}) before Locust started:\n{seen}"
             seen += line
         # Locust handles SIGTERM once it runs: its first row of stats history says so.
-        history = out / demo.HISTORY_FILE
+        history = out / hpa_record.HISTORY_FILE
         deadline = time.monotonic() + 60
-        while not history.exists() or not demo.read_locust_history(history):
+        while not history.exists() or not hpa_record.read_locust_history(history):
             assert proc.poll() is None and time.monotonic() < deadline, seen
             time.sleep(0.2)
         time.sleep(1)
@@ -530,10 +541,10 @@ def test_ctrl_c_stops_locust_and_the_port_forward_and_still_reports(tmp_path: Pa
     assert "interrupted: stopping Locust and the port-forward" in stderr
     gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left running: {alive}"
-    record = demo.RunRecord.read(out)
+    record = hpa_record.RunRecord.read(out)
     # Locust stopped by the CLI (SIGTERM), not killed with it: its exit code, its HTML report.
     assert record.interrupted and record.load_end is not None and record.locust_exit == 0
     assert (out / "locust.html").exists()
     assert "first scale-up" in stdout
-    assert len(demo.read_timeline(out / "timeline.csv")) >= 2
+    assert len(timeline.read_timeline(out / "timeline.csv")) >= 2
     assert (out / "replicas.png").read_bytes().startswith(PNG_MAGIC)

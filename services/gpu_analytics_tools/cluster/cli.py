@@ -1,6 +1,6 @@
 """`gpu-analytics cluster status|wait`: every Application with sync, health, wave and the
 first failing condition, through the argocd CLI. `cluster demo-hpa`: the Locust HPA demo
-against the cluster, recorded (gpu_analytics_tools.cluster.demo_hpa)."""
+against the cluster, recorded (gpu_analytics_tools.cluster.hpa_demo)."""
 
 from __future__ import annotations
 
@@ -120,10 +120,10 @@ def demo_hpa(
     """Port-forward the processor, run the Locust HpaDemo shape headless, poll the HPA and its
     Deployment; write timeline.csv, summary.txt/.json and replicas.png. Exit 1 naming what
     failed (also when the HPA never reported CPU), 130 on Ctrl-C (after writing the report)."""
-    from gpu_analytics_tools.cluster import demo_hpa as demo
+    from gpu_analytics_tools.cluster.hpa_demo import runner
 
-    options = demo.DemoOptions(
-        out=(out or demo.default_out()).resolve(),
+    options = runner.DemoOptions(
+        out=(out or runner.default_out()).resolve(),
         namespace=namespace,
         hpa=hpa,
         interval=interval,
@@ -131,7 +131,7 @@ def demo_hpa(
         context=context,
         locustfile=locustfile or "",
     )
-    raise typer.Exit(demo.run_demo(options, lambda message: _say(f"demo-hpa: {message}")))
+    raise typer.Exit(runner.run_demo(options, lambda message: _say(f"demo-hpa: {message}")))
 
 
 @app.command()
