@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 from gpu_analytics.config import ProcessorSettings
 from gpu_analytics.processor import metrics
 from gpu_analytics.processor.consumer import EventConsumer
-from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.processor.publisher import EventPublisher
 
 
 async def ours(bootstrap: str, mongo_uri: str, topic: str, events: int) -> dict[str, float]:
@@ -38,7 +38,7 @@ async def ours(bootstrap: str, mongo_uri: str, topic: str, events: int) -> dict[
         consumer_group=f"o-{run}",
     )
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongo_uri, tz_aware=True)
-    publisher = Publisher(bootstrap)
+    publisher = EventPublisher(bootstrap)
     await publisher.start()
     stored = metrics.EVENTS_STORED.labels(topic)
     cpu0, wall0 = time.process_time(), time.perf_counter()

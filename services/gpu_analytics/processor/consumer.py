@@ -39,7 +39,7 @@ from gpu_analytics.events import (
 )
 from gpu_analytics.processor import dead_letters, metrics
 from gpu_analytics.processor.dead_letters import DeadLetter
-from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.processor.publisher import EventPublisher
 from gpu_analytics.processor.storage import insert_idempotent
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,10 @@ def _names(tps: set[TopicPartition]) -> list[str]:
 
 class EventConsumer:
     def __init__(
-        self, settings: ProcessorSettings, db: AsyncDatabase[dict[str, Any]], publisher: Publisher
+        self,
+        settings: ProcessorSettings,
+        db: AsyncDatabase[dict[str, Any]],
+        publisher: EventPublisher,
     ) -> None:
         self._settings = settings
         self._db = db

@@ -8,41 +8,23 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import (
-    InvalidProducerEpoch,
-    InvalidProducerIdMapping,
-    KafkaError,
-    OutOfOrderSequenceNumber,
-    ProducerFenced,
-    UnknownProducerId,
-)
 
 from gpu_analytics.events import GpuMetric, TokenUsage
+from gpu_analytics.kafka.producer import FATAL, new_producer, replace, sender_failure
 
 log = logging.getLogger(__name__)
-
-# Errors after which the idempotent producer's state (producer id, epoch, sequence numbers) no
-# longer matches the broker's: every later batch fails the same way until the producer is
-# replaced. OutOfOrderSequenceNumber is what a Kafka outage long enough for batches to expire
-# leaves behind (aio-libs/aiokafka#1017).
-_FATAL = (
-    OutOfOrderSequenceNumber,
-    ProducerFenced,
-    InvalidProducerEpoch,
-    InvalidProducerIdMapping,
-    UnknownProducerId,
-)
 
 # While Kafka stays away, a replacement is tried on every readiness check (every 2 s): the
 # first failure is logged, then one line a minute with the count, not one line per try.
 RENEWAL_LOG_EVERY_S = 60.0
 
 
-class Publisher:
+class EventPublisher:
+    """The processor's producer: HTTP-ingested events, dead-lettered records."""
+
     def __init__(self, bootstrap_servers: str) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._producer = self._new_producer()
@@ -55,11 +37,9 @@ class Publisher:
         self.started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
-        return AIOKafkaProducer(
-            bootstrap_servers=self._bootstrap_servers,
-            enable_idempotence=True,
-            acks="all",
-            compression_type="lz4",
+        return new_producer(
+            self._bootstrap_servers,
+            client_id="gpu-analytics-processor",
             linger_ms=5,
             request_timeout_ms=15_000,
         )
@@ -96,10 +76,10 @@ class Publisher:
             return False
 
     async def _renew_if_unusable(self) -> None:
-        """Replace the producer once it is unusable for good: a publish saw one of the `_FATAL`
-        errors, or aiokafka's sender task died. A new producer gets a new producer id, so its
-        sequence numbers start afresh. Raises KafkaError (or OSError) while Kafka cannot be
-        reached; the old producer is then kept and the next call tries again."""
+        """Replace the producer once it is unusable for good: a publish saw one of the `FATAL`
+        errors, or aiokafka's sender task died (kafka.producer.replace). Raises KafkaError (or
+        OSError) while Kafka cannot be reached; the old producer is then kept and the next call
+        tries again."""
         if self._unusable() is None:
             return
         async with self._renewing:
@@ -111,17 +91,9 @@ class Publisher:
                 log.error(
                     "Kafka producer unusable; starting a new one", extra={"error": repr(error)}
                 )
-            fresh = self._new_producer()
-            try:
-                await fresh.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(fresh.stop())
-                raise
-            old, self._producer, self._broken = self._producer, fresh, None
-            # What it still holds fails the same way; do not wait long for it to flush.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(old.stop(), 5)
+            # What the old one still holds fails the same way: it is not waited for long.
+            self._producer = await replace(self._producer, self._new_producer)
+            self._broken = None
 
     def _renewal_done(self, task: asyncio.Task[None]) -> None:
         """Done callback of a background renewal. A failure (Kafka still away) is retried on
@@ -147,7 +119,7 @@ class Publisher:
             )
 
     def _unusable(self) -> BaseException | None:
-        return self._broken or _sender_failure(self._producer)
+        return self._broken or sender_failure(self._producer)
 
     def _observe(self, producer: AIOKafkaProducer, future: asyncio.Future[object]) -> None:
         """Done callback of each published event: mark its error as retrieved (after a timed-out
@@ -156,7 +128,7 @@ class Publisher:
         if future.cancelled():
             return
         error = future.exception()
-        if isinstance(error, _FATAL) and producer is self._producer and self._broken is None:
+        if isinstance(error, FATAL) and producer is self._producer and self._broken is None:
             self._broken = error
 
     async def publish(
@@ -203,15 +175,6 @@ class Publisher:
         """Queue one record for the dead-letter topic; the caller awaits the returned future
         before committing the source offset."""
         return await self._producer.send(topic, value, key=key, headers=headers)  # type: ignore[no-any-return]
-
-
-def _sender_failure(producer: Any) -> BaseException | None:
-    """The error aiokafka's sender task ended with, or None while it runs (or never started).
-    A private attribute, read defensively: a missing one reads as "running"."""
-    task = getattr(getattr(producer, "_sender", None), "sender_task", None)
-    if not isinstance(task, asyncio.Task) or not task.done() or task.cancelled():
-        return None
-    return task.exception() or KafkaError("the producer's sender task ended")
 
 
 def _key(event: GpuMetric | TokenUsage) -> bytes:

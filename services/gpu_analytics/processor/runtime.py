@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wai
 from gpu_analytics.config import ProcessorSettings
 from gpu_analytics.processor import dead_letters, metrics
 from gpu_analytics.processor.consumer import EventConsumer
-from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.processor.publisher import EventPublisher
 from gpu_analytics.processor.storage import init_storage
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ class Runtime:
             settings.mongodb_uri, tz_aware=True, serverSelectionTimeoutMS=5000
         )
         self.db: AsyncDatabase[dict[str, Any]] = self.mongo[settings.mongodb_db]
-        self.publisher = Publisher(settings.kafka_bootstrap_servers)
+        self.publisher = EventPublisher(settings.kafka_bootstrap_servers)
         self.consumer: EventConsumer | None = None
         self.ready = {"kafka": False, "mongodb": False}
         self._tasks: list[asyncio.Task[None]] = []

@@ -5,9 +5,10 @@ sources.py         which source runs (auto | nvml | synthetic) and the event typ
 nvml.py            real GPUs through nvidia-ml-py, probing each call once per GPU
 synthetic.py       a seedable fleet of real GPU models serving LLMs
 schedule.py        PRODUCER_RATE on an absolute schedule (no drift)
-publisher.py       batches per topic-partition, handed to the idempotent producer
-aiokafka_fixes.py  fast lz4, metadata-refresh backoff, de-duplicated aiokafka logs
+publisher.py       BatchPublisher: batches per topic-partition, handed to the idempotent
+                   producer (gpu_analytics.kafka builds, starts and replaces it)
 metrics.py         Prometheus counters and the :9100 /metrics + /healthz server
 ids.py             event ids (UUID4)
-testing.py         the fake NVML and Kafka reads the tests use (not imported by the service)
+podresources/      which pod holds each GPU (the kubelet's PodResources API)
+otlp_tokens.py     token usage as OpenTelemetry GenAI spans (PRODUCER_TOKEN_TRANSPORT=otlp)
 """

@@ -52,7 +52,7 @@ class ProducerUnusable(RuntimeError):
     """aiokafka refuses new batches (closed, or its sender died): it has to be replaced."""
 
 
-class Publisher:
+class BatchPublisher:
     def __init__(
         self,
         producer: AIOKafkaProducer,

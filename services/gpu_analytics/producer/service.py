@@ -29,12 +29,9 @@ from tenacity.stop import stop_base
 
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric, describe_errors
+from gpu_analytics.kafka.fixes import quiet_repeated_aiokafka_logs
+from gpu_analytics.kafka.producer import new_producer, retire, start_producer
 from gpu_analytics.logs import configure_logging
-from gpu_analytics.producer.aiokafka_fixes import (
-    limit_metadata_refresh,
-    quiet_repeated_aiokafka_logs,
-    use_fast_lz4,
-)
 from gpu_analytics.producer.metrics import (
     MetricsServer,
     ProducerMetrics,
@@ -43,7 +40,7 @@ from gpu_analytics.producer.metrics import (
 )
 from gpu_analytics.producer.nvml import NvmlUnavailable
 from gpu_analytics.producer.otlp_tokens import OtlpTokenSender
-from gpu_analytics.producer.publisher import ProducerUnusable, Publisher
+from gpu_analytics.producer.publisher import BatchPublisher, ProducerUnusable
 from gpu_analytics.producer.schedule import RateSchedule
 from gpu_analytics.producer.sources import Source, open_source
 
@@ -109,7 +106,7 @@ class ProducerService:
         self._state = "starting"  # starting -> running -> stopping -> stopped | failed
         self._producer: AIOKafkaProducer | None = None
         self._drain: asyncio.Task[None] | None = None
-        self.publisher: Publisher | None = None
+        self.publisher: BatchPublisher | None = None
         self.undelivered = 0
         self.produced = 0
         self.send_started: float | None = None
@@ -200,7 +197,7 @@ class ProducerService:
             self._producer = await self._connect()
             if self._producer is None:
                 return 0 if self._stopping.is_set() else 1
-            publisher = self.publisher = Publisher(
+            publisher = self.publisher = BatchPublisher(
                 self._producer,
                 self.metrics,
                 linger_s=settings.producer_linger_ms / 1000,
@@ -263,13 +260,9 @@ class ProducerService:
     # -- Kafka --------------------------------------------------------------------------
     def _new_producer(self) -> AIOKafkaProducer:
         s = self.settings
-        use_fast_lz4()
-        return AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap_servers,
+        return new_producer(
+            s.kafka_bootstrap_servers,
             client_id=f"gpu-analytics-producer-{s.producer_host}",
-            enable_idempotence=True,  # retries never duplicate or reorder a partition
-            acks="all",
-            compression_type="lz4",
             linger_ms=s.producer_linger_ms,
             max_batch_size=s.producer_batch_bytes,
         )
@@ -291,13 +284,7 @@ class ProducerService:
                 with attempt:
                     if self._stopping.is_set():
                         return None
-                    producer = self._new_producer()
-                    limit_metadata_refresh(producer)
-                    try:
-                        await producer.start()
-                    except BaseException:
-                        await producer.stop()
-                        raise
+                    producer = await start_producer(self._new_producer)
                     log.info(
                         "connected to Kafka",
                         extra={"bootstrap_servers": self.settings.kafka_bootstrap_servers},
@@ -317,17 +304,13 @@ class ProducerService:
 
     async def _close_producer(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is None:
-            return
-        try:
+        if producer is not None:
             # stop() flushes too; after our own flush there is nothing left unless Kafka is
             # down, and then waiting longer would not help.
-            await asyncio.wait_for(producer.stop(), 10)
-        except (TimeoutError, KafkaError) as exc:
-            log.warning("Kafka producer did not close cleanly", extra={"error": repr(exc)})
+            await retire(producer, timeout=10)
 
     # -- the drain task -----------------------------------------------------------------
-    def _start_drain(self, publisher: Publisher) -> None:
+    def _start_drain(self, publisher: BatchPublisher) -> None:
         self._drain = asyncio.create_task(publisher.drain(), name="publisher-drain")
 
     async def _stop_drain(self) -> None:
@@ -342,7 +325,7 @@ class ProducerService:
         except Exception:
             log.exception("drain task failed")
 
-    async def _ensure_drain(self, publisher: Publisher) -> bool:
+    async def _ensure_drain(self, publisher: BatchPublisher) -> bool:
         """Replace the producer when the drain task found it unusable (aiokafka's sender died);
         False when no new one could be connected (stopping, or Kafka gone for too long)."""
         drain = self._drain
@@ -352,15 +335,18 @@ class ProducerService:
         if error is not None and not isinstance(error, ProducerUnusable):
             raise error
         log.error("Kafka producer unusable, starting a new one", extra={"error": repr(error)})
-        await self._close_producer()
-        self._producer = await self._connect()
-        if self._producer is None:
-            return False
-        publisher.replace_producer(self._producer)
+        # kafka.producer's way: the new one started first, then the old one retired.
+        fresh = await self._connect()
+        if fresh is None:
+            return False  # the old one is retired at shutdown
+        old, self._producer = self._producer, fresh
+        if old is not None:
+            await retire(old)
+        publisher.replace_producer(fresh)
         self._start_drain(publisher)
         return True
 
-    async def _flush(self, publisher: Publisher) -> int:
+    async def _flush(self, publisher: BatchPublisher) -> int:
         try:
             if not await self._ensure_drain(publisher):
                 return publisher.pending
@@ -375,7 +361,7 @@ class ProducerService:
     async def _run_send_loop(
         self,
         source: Source,
-        publisher: Publisher,
+        publisher: BatchPublisher,
         max_events: int | None,
         spans: OtlpTokenSender | None = None,
     ) -> None:
@@ -404,7 +390,7 @@ class ProducerService:
     async def _send_loop(
         self,
         source: Source,
-        publisher: Publisher,
+        publisher: BatchPublisher,
         max_events: int | None,
         spans: OtlpTokenSender | None = None,
     ) -> None:

@@ -11,7 +11,7 @@ import pytest
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from gpu_analytics.events import GPU_METRICS
-from gpu_analytics.processor.publisher import Publisher
+from gpu_analytics.processor.publisher import EventPublisher
 from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
 from gpu_analytics_tools.stack.harness import gpu_event
 
@@ -25,7 +25,7 @@ async def test_reachable_answers_within_its_timeout_while_the_broker_is_frozen(
     say no within its timeout (aiokafka's own request timeout is 15 s), and yes once it
     answers again."""
     assert own_stack.local is not None
-    publisher = Publisher(own_stack.bootstrap_servers)
+    publisher = EventPublisher(own_stack.bootstrap_servers)
     await publisher.start()
     try:
         assert await publisher.reachable(2.0)
@@ -49,7 +49,7 @@ async def test_an_unusable_producer_is_replaced_in_the_background(
     aio-libs/aiokafka#1017) readiness says no at once, without waiting for the replacement,
     which then starts on its own; the next check says yes and publishing works again."""
     topic = await new_topic("pub.")
-    publisher = Publisher(stack.bootstrap_servers)
+    publisher = EventPublisher(stack.bootstrap_servers)
     await publisher.start()
     try:
         old = publisher._producer
@@ -77,7 +77,7 @@ async def test_a_renewal_that_waits_for_kafka_logs_once_not_on_every_try(
     the broken state and the failed start are logged once (then once a minute), and the
     replacement, once Kafka is back, says after how many tries."""
     assert own_stack.local is not None
-    publisher = Publisher(own_stack.bootstrap_servers)
+    publisher = EventPublisher(own_stack.bootstrap_servers)
     await publisher.start()
     caplog.set_level(logging.INFO, logger="gpu_analytics.processor.publisher")
     try:

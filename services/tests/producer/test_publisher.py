@@ -1,4 +1,4 @@
-"""Batching, acknowledgement counting and retries of the Publisher, against a fake producer.
+"""Batching, acknowledgement counting and retries of the BatchPublisher, against a fake producer.
 
 The fake stands in for AIOKafkaProducer's batch API (create_batch / send_batch / partitions_for)
 so failures Kafka rarely shows on demand (a batch failing for good, a full accumulator) can be
@@ -22,9 +22,9 @@ from aiokafka.record._crecords import default_records as c_records
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from aiokafka.record.memory_records import MemoryRecords
 
-from gpu_analytics.producer.aiokafka_fixes import use_fast_lz4
+from gpu_analytics.kafka.fixes import use_fast_lz4
 from gpu_analytics.producer.metrics import ProducerMetrics
-from gpu_analytics.producer.publisher import ProducerUnusable, Publisher
+from gpu_analytics.producer.publisher import BatchPublisher, ProducerUnusable
 
 TOPIC = "gpu.metrics.v1"
 LZ4 = 3  # the codec id in a record batch's attributes
@@ -77,8 +77,8 @@ def _publisher(
     metrics: ProducerMetrics,
     clock: Callable[[], float],
     buffer_limit: int = 1000,
-) -> Publisher:
-    return Publisher(
+) -> BatchPublisher:
+    return BatchPublisher(
         producer,
         metrics,
         linger_s=0.01,
@@ -97,7 +97,7 @@ async def _settle() -> None:
 
 
 @contextlib.asynccontextmanager
-async def draining(publisher: Publisher) -> AsyncIterator[asyncio.Task[None]]:
+async def draining(publisher: BatchPublisher) -> AsyncIterator[asyncio.Task[None]]:
     task = asyncio.create_task(publisher.drain())
     try:
         yield task

@@ -1,5 +1,7 @@
-"""Three adjustments to aiokafka's behaviour, each for a measured problem, all applied by the
-producer service (nothing here changes aiokafka for other code until it is called).
+"""Three adjustments to aiokafka's behaviour, each for a measured problem, applied to the
+producer of both services by `gpu_analytics.kafka.producer.new_producer` (nothing here changes
+aiokafka until it is called). cramjam, which compresses here, is a dependency of its own in
+services/pyproject.toml (aiokafka's lz4 extra pulls it in too, but this module imports it).
 
 - `use_fast_lz4`: aiokafka compresses lz4 with LZ4-HC at level 9, ~10x slower per batch than
   LZ4's fast mode. Kafka's Java client maps the default level (compression.lz4.level=9) to the
@@ -51,19 +53,19 @@ class _MetadataRefreshLimiter:
 
     def __init__(self, client: Any, *, initial_s: float, max_s: float) -> None:
         self._refresh = client.force_metadata_update
-        self._loop = asyncio.get_running_loop()
         self._initial = self._backoff = initial_s
         self._max = max_s
         self._next_allowed = 0.0
         self.skipped = 0
 
     def __call__(self) -> asyncio.Future[Any]:
-        now = self._loop.time()
+        loop = asyncio.get_running_loop()  # aiokafka's sender calls it from its loop
+        now = loop.time()
         if now < self._next_allowed:
             # Too soon: a future that resolves "not updated" once the backoff has passed.
             self.skipped += 1
-            waiter: asyncio.Future[Any] = self._loop.create_future()
-            self._loop.call_at(self._next_allowed, _resolve, waiter)
+            waiter: asyncio.Future[Any] = loop.create_future()
+            loop.call_at(self._next_allowed, _resolve, waiter)
             return waiter
         self._next_allowed = now + self._backoff
         refreshed: asyncio.Future[Any] = self._refresh()
