@@ -14,10 +14,11 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from locust import FastHttpUser, between, task
+
+from gpu_analytics_tools.testing import events
 
 BATCH = 100  # events per ingest request
 MODELS = ["llama-3.1-8b-instruct", "mistral-7b-instruct-v0.3", "qwen2.5-14b-instruct"]
@@ -37,38 +38,20 @@ class IngestUser(FastHttpUser):
         self.gpus = [f"GPU-{uuid.UUID(int=self.rng.getrandbits(128))}" for _ in range(8)]
 
     def _gpu_sample(self, index: int) -> dict[str, Any]:
-        util = self.rng.uniform(5, 100)
-        return {
-            "ts": datetime.now(UTC).isoformat(),
-            "host": self.host_name,
-            "gpu_index": index,
-            "gpu_uuid": self.gpus[index],
-            "name": "NVIDIA L4",
-            "utilization_gpu_pct": round(util, 1),
-            "utilization_mem_pct": round(util * 0.6, 1),
-            "mem_used_mb": round(22_000 * util / 100, 1),
-            "mem_total_mb": 23_034.0,
-            "power_w": round(20 + 52 * util / 100, 1),
-            "temperature_c": round(35 + 40 * util / 100, 1),
-            "sm_clock_mhz": 2040.0,
-            "price_per_hour_usd": 0.80,
-        }
+        return events.gpu_metric(
+            self.gpus[index], host=self.host_name, gpu_index=index,
+            utilization=self.rng.uniform(5, 100),
+        )  # fmt: skip
 
     def _llm_call(self) -> dict[str, Any]:
         output_tokens = self.rng.randint(16, 1024)
-        return {
-            "ts": datetime.now(UTC).isoformat(),
-            "host": self.host_name,
-            "provider": "vllm",
-            "model": self.rng.choice(MODELS),
-            "operation": "chat",
-            "input_tokens": self.rng.randint(32, 4096),
-            "output_tokens": output_tokens,
-            "latency_ms": round(80 + output_tokens * self.rng.uniform(8, 25), 1),
-            "ttft_ms": round(self.rng.uniform(40, 400), 1),
-            "gpu_uuid": self.rng.choice(self.gpus),
-            "status": "ok" if self.rng.random() > 0.01 else "error",
-        }
+        return events.token_usage(
+            self.rng.choice(MODELS), host=self.host_name, gpu_uuid=self.rng.choice(self.gpus),
+            input_tokens=self.rng.randint(32, 4096), output_tokens=output_tokens,
+            latency_ms=round(80 + output_tokens * self.rng.uniform(8, 25), 1),
+            ttft_ms=round(self.rng.uniform(40, 400), 1),
+            status="ok" if self.rng.random() > 0.01 else "error",
+        )  # fmt: skip
 
     def _ingest(self, path: str, batch: list[dict[str, Any]], name: str) -> None:
         with self.client.post(path, json=batch, name=name, catch_response=True) as response:

@@ -27,6 +27,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_analytics_tools.cluster.kube import Kubectl, KubeError, PortForward
+from gpu_analytics_tools.testing import events
 
 PIPELINE = "pipeline"
 PROCESSOR_PORT, PRODUCER_PORT = 8080, 9100
@@ -268,16 +269,16 @@ class Options:
 
 
 def gpu_samples(gpu_uuid: str, count: int) -> list[dict[str, Any]]:
+    """`count` samples of one GPU, a millisecond apart, each with an event id of its own."""
     now = datetime.now(UTC)
     return [
-        {
-            "event_id": str(uuid.uuid4()),
-            "ts": (now - timedelta(milliseconds=i)).isoformat(),
-            "host": "cluster-verify",
-            "gpu_index": 0,
-            "gpu_uuid": gpu_uuid,
-            "name": "NVIDIA H100 80GB HBM3",
-        }
+        events.gpu_metric(
+            gpu_uuid,
+            host="cluster-verify",
+            name="NVIDIA H100 80GB HBM3",
+            event_id=str(uuid.uuid4()),
+            ts=now - timedelta(milliseconds=i),
+        )  # fmt: skip
         for i in range(count)
     ]
 

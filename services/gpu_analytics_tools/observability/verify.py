@@ -55,6 +55,7 @@ from gpu_analytics_tools.observability.queries import (
 from gpu_analytics_tools.stack.paths import repo_root, tools_dir
 from gpu_analytics_tools.stack.process import free_port, spawn, stop_child
 from gpu_analytics_tools.stack.topics import ensure_topics
+from gpu_analytics_tools.testing import events
 
 HOST = "127.0.0.1"
 SCRAPE = "2s"
@@ -214,36 +215,14 @@ def check_rule_health(prom: PrometheusApi, expected_groups: int, report: Report)
 
 
 def _gpu(i: int) -> dict[str, Any]:
-    return {
-        "ts": datetime.now(UTC).isoformat(),
-        "host": "verify",
-        "gpu_index": i,
-        "gpu_uuid": f"GPU-verify-{i}",
-        "name": "NVIDIA L4",
-        "utilization_gpu_pct": 40.0 + i,
-        "utilization_mem_pct": 20.0,
-        "mem_used_mb": 4000.0,
-        "mem_total_mb": 23034.0,
-        "power_w": 60.0,
-        "temperature_c": 55.0,
-        "sm_clock_mhz": 1800.0,
-        "price_per_hour_usd": 0.8,
-    }
+    return events.gpu_metric(f"GPU-verify-{i}", host="verify", gpu_index=i, utilization=40.0 + i)
 
 
 def _token(i: int) -> dict[str, Any]:
-    return {
-        "ts": datetime.now(UTC).isoformat(),
-        "host": "verify",
-        "provider": "vllm",
-        "model": "verify-model",
-        "input_tokens": 100 + i,
-        "output_tokens": 20,
-        "latency_ms": 400.0,
-        "ttft_ms": 50.0,
-        "gpu_uuid": f"GPU-verify-{i % 2}",
-        "status": "error" if i % 10 == 0 else "ok",
-    }
+    return events.token_usage(
+        "verify-model", host="verify", gpu_uuid=f"GPU-verify-{i % 2}", input_tokens=100 + i,
+        output_tokens=20, status="error" if i % 10 == 0 else "ok",
+    )  # fmt: skip
 
 
 async def drive_traffic(

@@ -9,7 +9,6 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from pymongo import AsyncMongoClient
 
 from gpu_analytics_tools.stack.fixtures import StackEnv
 from gpu_analytics_tools.stack.process import free_port
+from gpu_analytics_tools.testing import events
 
 CLI = str(Path(sys.executable).with_name("gpu-analytics"))
 PARTITIONS = 6
@@ -149,22 +149,14 @@ class Pipeline:
 
 
 def gpu_event(seq: int, **overrides: Any) -> dict[str, Any]:
-    """A valid gpu.metrics.v1 payload; `seq` is carried in `host` to check every event back."""
-    return {
+    """A valid gpu.metrics.v1 payload; `seq` is carried in `host` to check every event back,
+    and gives the event id, so a test can find each one."""
+    fields: dict[str, Any] = {
+        "gpu_uuid": f"GPU-{seq % 8:08d}", "host": f"seq-{seq}", "gpu_index": seq % 8,
+        "name": "NVIDIA H100 80GB HBM3", "utilization": float(seq % 100),
         "event_id": str(uuid.UUID(int=seq + 1)),
-        "ts": datetime.now(UTC).isoformat(),
-        "host": f"seq-{seq}",
-        "gpu_index": seq % 8,
-        "gpu_uuid": f"GPU-{seq % 8:08d}",
-        "name": "NVIDIA H100 80GB HBM3",
-        "utilization_gpu_pct": float(seq % 100),
-        "mem_total_mb": 81559.0,
-        "mem_used_mb": 1000.0 + seq % 5000,
-        "power_w": 300.0,
-        "temperature_c": 55.0,
-        "price_per_hour_usd": 3.9,
-        **overrides,
-    }
+    }  # fmt: skip
+    return events.gpu_metric(**{**fields, **overrides})
 
 
 async def read_records(bootstrap: str, topic: str, count: int, timeout: float = 30) -> list[Any]:
