@@ -25,8 +25,6 @@ import asyncio
 import json
 import os
 import re
-import shutil
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +41,6 @@ from aiokafka import AIOKafkaProducer
 from gpu_analytics_tools.observability.prometheus import (
     PrometheusApi,
     prometheus_rules,
-    write_config,
 )
 from gpu_analytics_tools.observability.queries import (
     Query,
@@ -52,12 +49,12 @@ from gpu_analytics_tools.observability.queries import (
     rule_queries,
     substitute,
 )
-from gpu_analytics_tools.stack.paths import repo_root, tools_dir
-from gpu_analytics_tools.stack.process import free_port, spawn, stop_child
+from gpu_analytics_tools.stack.paths import repo_root
+from gpu_analytics_tools.stack.pipeline import LocalPipeline, prometheus_binary
+from gpu_analytics_tools.stack.process import free_port
 from gpu_analytics_tools.stack.topics import ensure_topics
 from gpu_analytics_tools.testing import events
 
-HOST = "127.0.0.1"
 SCRAPE = "2s"
 
 # Our series, Sloth's, and `up` of our targets (a ProcessorDown on labels the local targets
@@ -303,9 +300,8 @@ def verify(
 ) -> Report:
     """Run the pipeline and Prometheus against the given Kafka and MongoDB, and check; with
     `render_to`, draw the dashboards from that Prometheus after `linger_s` more seconds."""
-    prometheus = tools_dir() / "bin" / "prometheus"
-    if not prometheus.exists():
-        raise FileNotFoundError(f"{prometheus} not found: run `make setup`")
+    if prometheus_binary() is None:
+        raise FileNotFoundError("prometheus not found in .tools/bin: run `make setup`")
     state.mkdir(parents=True, exist_ok=True)
     suffix = os.urandom(3).hex()
     topics = {"gpu": f"verify.gpu.{suffix}", "token": f"verify.token.{suffix}"}
@@ -318,7 +314,6 @@ def verify(
             f"{topics['token']}.dlq": 1,
         },
     )
-    ports = {"processor": free_port(), "producer": free_port(), "prometheus": free_port()}
     env = {
         **os.environ,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -327,43 +322,19 @@ def verify(
         "TOPIC_GPU_METRICS": topics["gpu"],
         "TOPIC_TOKEN_USAGE": topics["token"],
         "CONSUMER_GROUP": f"verify-{suffix}",
-        "HTTP_HOST": HOST,
-        "HTTP_PORT": str(ports["processor"]),
-        "METRICS_HOST": HOST,
-        "METRICS_PORT": str(ports["producer"]),
         "PRODUCER_SOURCE": "synthetic",
         "PRODUCER_RATE": "40",
         "PRODUCER_GPUS": "4",
         "LOG_LEVEL": "INFO",
     }
-    cli = shutil.which("gpu-analytics") or str(Path(sys.executable).with_name("gpu-analytics"))
-    procs = []
+    pipeline = LocalPipeline(
+        state, env, free_port(), free_port(), prometheus_port=free_port(), scrape=SCRAPE
+    )
     report = Report()
     try:
-        for name in ("processor", "producer"):
-            procs.append(spawn([cli, name], state / f"{name}.log", cwd=state, env=env))
-        config = write_config(
-            state,
-            {
-                "processor": f"{HOST}:{ports['processor']}",
-                "producer": f"{HOST}:{ports['producer']}",
-            },
-            interval=SCRAPE,
-        )
-        prom_url = f"http://{HOST}:{ports['prometheus']}"
-        procs.append(
-            spawn(
-                [
-                    str(prometheus),
-                    f"--config.file={config}",
-                    f"--storage.tsdb.path={state / 'prometheus-data'}",
-                    f"--web.listen-address={HOST}:{ports['prometheus']}",
-                ],
-                state / "prometheus.log",
-                cwd=state,
-            )
-        )
-        processor_url = f"http://{HOST}:{ports['processor']}"
+        pipeline.start()
+        processor_url = pipeline.processor_url
+        prom_url = str(pipeline.prometheus_url)
         progress("waiting for the processor and Prometheus")
         _wait(lambda: _ready(f"{processor_url}/readyz"), 90, "processor ready")
         _wait(lambda: _ready(f"{prom_url}/-/ready"), 60, "Prometheus ready")
@@ -404,5 +375,4 @@ def verify(
                 progress(f"wrote {path}")
         return report
     finally:
-        for proc in reversed(procs):
-            stop_child(proc, 20)
+        pipeline.stop(timeout=20)

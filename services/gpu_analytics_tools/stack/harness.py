@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
 from gpu_analytics_tools.stack.fixtures import StackEnv
+from gpu_analytics_tools.stack.pipeline import start_service
 from gpu_analytics_tools.stack.process import free_port
 from gpu_analytics_tools.testing import events
 
@@ -35,13 +36,7 @@ class Processor:
     def start(self) -> Processor:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [CLI, "processor"],
-                env={**self.env, "HTTP_PORT": str(port)},
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.proc = start_service("processor", {**self.env, "HTTP_PORT": str(port)}, self.log)
         return self
 
     async def wait_ready(self, timeout: float = 60) -> None:
