@@ -52,7 +52,7 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 	@RELIABILITY_REPORT=$(CURDIR)/.cache/reliability.jsonl $(VENV)/pytest -q -p no:cacheprovider \
 	  services/tests/processor/test_reliability.py services/tests/processor/test_dead_letters.py \
 	  services/tests/processor/test_ingest_outage.py
-	@$(VENV)/python -m gpu_analytics_tools.stack.reliability .cache/reliability.jsonl
+	@$(VENV)/python -m gpu_analytics_tools.testing.reliability .cache/reliability.jsonl
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
 	@$(VENV)/python tests/bench/run.py

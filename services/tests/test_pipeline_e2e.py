@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics_tools.stack.harness import PARTITIONS, Pipeline, Processor
+from gpu_analytics_tools.stack.stack import StackEnv
+from gpu_analytics_tools.testing.fixtures import TopicFactory
+from gpu_analytics_tools.testing.harness import PARTITIONS, Pipeline, Processor
 from gpu_analytics_tools.testing.producer import end_offsets
 
 pytestmark = pytest.mark.integration

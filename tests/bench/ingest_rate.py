@@ -25,9 +25,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
-from gpu_analytics_tools.stack.fixtures import StackEnv
-from gpu_analytics_tools.stack.harness import Pipeline, Processor, gpu_event
+from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.stack.topics import create_topics
+from gpu_analytics_tools.testing.harness import Pipeline, Processor, gpu_event
 
 BATCH = 100
 BATCHES = 200

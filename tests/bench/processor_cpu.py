@@ -12,8 +12,8 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from gpu_analytics_tools.stack.harness import gpu_event
 from gpu_analytics_tools.stack.topics import create_topics
+from gpu_analytics_tools.testing.harness import gpu_event
 
 EVENTS = 30_000
 WORKER = Path(__file__).with_name("consume_worker.py")

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from gpu_analytics_tools.stack.fixtures import private_stack
+from gpu_analytics_tools.stack.stack import private_stack
 
 # The benchmark modules sit beside this script (tests/ is not a package).
 sys.path.insert(0, str(Path(__file__).parent))

@@ -16,7 +16,7 @@ import pytest
 
 from gpu_analytics_tools.cluster_sim import cli as sim_cli
 from gpu_analytics_tools.cluster_sim.layout import missing_tools
-from gpu_analytics_tools.cluster_sim.testing import REPO, Installed, RunningSim
+from gpu_analytics_tools.testing.cluster_sim import REPO, Installed, RunningSim
 
 INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))
 

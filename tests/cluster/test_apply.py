@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from gpu_analytics_tools.cluster_sim.builtins import EXTERNAL_SECRETS_CRDS
-from gpu_analytics_tools.cluster_sim.testing import Installed, report
 from gpu_analytics_tools.gitops import validate
+from gpu_analytics_tools.testing.cluster_sim import Installed, report
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ import yaml
 
 from gpu_analytics_tools.cluster_sim import argocd
 from gpu_analytics_tools.cluster_sim.layout import kubernetes_version, tool
-from gpu_analytics_tools.cluster_sim.testing import REPO
+from gpu_analytics_tools.testing.cluster_sim import REPO
 from gpu_analytics_tools.tools import ToolMissingError
 
 HELMCHART = REPO / "bootstrap" / "argo-cd" / "helmchart.yaml"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from gpu_analytics_tools.cluster_sim import cli as sim_cli
-from gpu_analytics_tools.cluster_sim.testing import REPO
+from gpu_analytics_tools.testing.cluster_sim import REPO
 
 USE_TARBALL = REPO / "scripts" / "argocd-ui" / "use-tarball.sh"
 BUILD = REPO / "scripts" / "argocd-ui" / "build.sh"

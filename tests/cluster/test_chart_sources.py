@@ -10,7 +10,7 @@ import yaml
 
 from gpu_analytics_tools.cluster_sim import gitrepo
 from gpu_analytics_tools.cluster_sim.layout import CHARTS_URL
-from gpu_analytics_tools.cluster_sim.testing import REPO
+from gpu_analytics_tools.testing.cluster_sim import REPO
 
 
 def chart_sources(apps: Path) -> dict[str, tuple[str, str]]:

@@ -12,7 +12,7 @@ import subprocess
 from typing import Any
 
 from gpu_analytics_tools.cluster_sim.layout import BRANCH, GIT_URL
-from gpu_analytics_tools.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.testing.cluster_sim import Installed, report
 
 OTHER = "cluster-up-test"
 INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))

@@ -13,7 +13,7 @@ from gpu_analytics_tools.cluster import apps as argocd_apps
 from gpu_analytics_tools.cluster import waves
 from gpu_analytics_tools.cluster_sim import cli as sim_cli
 from gpu_analytics_tools.cluster_sim import netns
-from gpu_analytics_tools.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.testing.cluster_sim import Installed, report
 
 
 def app_list(installed: Installed) -> list[argocd_apps.AppStatus]:

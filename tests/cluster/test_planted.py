@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from gpu_analytics_tools.cluster_sim.layout import BRANCH
-from gpu_analytics_tools.cluster_sim.testing import Installed, report
+from gpu_analytics_tools.testing.cluster_sim import Installed, report
 
 APP = """apiVersion: argoproj.io/v1alpha1
 kind: Application

@@ -33,10 +33,11 @@ from typing import Any
 import pytest
 
 from gpu_analytics_tools.cluster import verify
-from gpu_analytics_tools.cluster_sim.testing import Installed, report
-from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics_tools.stack.harness import Pipeline
 from gpu_analytics_tools.stack.process import free_port, port_open
+from gpu_analytics_tools.stack.stack import StackEnv
+from gpu_analytics_tools.testing.cluster_sim import Installed, report
+from gpu_analytics_tools.testing.fixtures import TopicFactory
+from gpu_analytics_tools.testing.harness import Pipeline
 
 DATA = Path(__file__).parent / "testdata" / "verify"
 CLI = str(Path(sys.executable).with_name("gpu-analytics"))

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpu_analytics_tools.cluster_sim.testing import RunningSim
+from gpu_analytics_tools.testing.cluster_sim import RunningSim
 
 REPO = Path(__file__).resolve().parents[2]
 GOTOOLS = REPO / "scripts" / "gotools"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from gpu_analytics_tools.stack.fixtures import StackEnv
-from gpu_analytics_tools.stack.harness import Pipeline
+from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.stack.topics import create_topics
+from gpu_analytics_tools.testing.harness import Pipeline
 
 LOADTEST = Path(__file__).resolve().parents[2] / "loadtest"
 LOCUST = str(Path(sys.executable).with_name("locust"))

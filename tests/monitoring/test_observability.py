@@ -23,7 +23,7 @@ from gpu_analytics_tools.observability.verify import (
     our_selectors,
     verify,
 )
-from gpu_analytics_tools.stack.fixtures import StackEnv
+from gpu_analytics_tools.stack.stack import StackEnv
 
 PLANTED = [
     Query("planted / missing metric", "sum(rate(gpu_analytics_no_such_metric_total[1m]))", "panel"),

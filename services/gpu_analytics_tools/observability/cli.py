@@ -33,7 +33,7 @@ def verify_observability(render_to: str | None = None, linger_s: float = 0) -> N
     from pathlib import Path
 
     from gpu_analytics_tools.observability.verify import verify
-    from gpu_analytics_tools.stack.fixtures import private_stack
+    from gpu_analytics_tools.stack.stack import private_stack
 
     def say(message: str) -> None:
         typer.echo(f"verify-observability: {message}", err=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gpu_analytics_tools.stack.process import (
     PortInUseError,
     ProcessRef,
     ensure_port_free,
+    free_port,
     log_errors,
     log_tail,
     spawn,
@@ -214,3 +216,25 @@ class LocalStack:
         self.state_file.unlink(missing_ok=True)
         self._state = None
         return was_running
+
+
+@dataclass(frozen=True)
+class StackEnv:
+    bootstrap_servers: str
+    mongodb_uri: str
+    local: LocalStack | None  # None when the servers run outside the test session
+
+
+@contextmanager
+def private_stack(state_dir: Path) -> Iterator[StackEnv]:
+    """A stack of one's own on free ports (tests that stop servers, benchmarks)."""
+    local = LocalStack(
+        state_dir=state_dir,
+        ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
+    )
+    local.start(timeout=120)
+    try:
+        env = local.env()
+        yield StackEnv(env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], local)
+    finally:
+        local.stop()

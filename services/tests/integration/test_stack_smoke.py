@@ -16,7 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError
 
-from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
+from gpu_analytics_tools.stack.stack import StackEnv
+from gpu_analytics_tools.testing.fixtures import TopicFactory
 
 pytestmark = pytest.mark.integration
 

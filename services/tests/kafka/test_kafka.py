@@ -17,7 +17,7 @@ from aiokafka.record.memory_records import MemoryRecords
 from gpu_analytics.kafka import fixes
 from gpu_analytics.kafka.producer import new_producer, replace, retire, start_producer
 from gpu_analytics.processor.publisher import EventPublisher
-from gpu_analytics_tools.stack.fixtures import StackEnv
+from gpu_analytics_tools.stack.stack import StackEnv
 
 LZ4 = 3  # Kafka's compression attribute
 

@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory, private_stack
-from gpu_analytics_tools.stack.harness import PARTITIONS, Pipeline, gpu_event
+from gpu_analytics_tools.stack.stack import StackEnv, private_stack
 from gpu_analytics_tools.stack.topics import create_topics
+from gpu_analytics_tools.testing.fixtures import TopicFactory
+from gpu_analytics_tools.testing.harness import PARTITIONS, Pipeline, gpu_event
 
 
 @pytest.fixture

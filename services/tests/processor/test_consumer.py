@@ -13,7 +13,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from gpu_analytics_tools.stack.harness import PARTITIONS, Pipeline, read_records
+from gpu_analytics_tools.testing.harness import PARTITIONS, Pipeline, read_records
 
 pytestmark = pytest.mark.integration
 

@@ -17,8 +17,8 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError
 
-from gpu_analytics_tools.stack import reliability
-from gpu_analytics_tools.stack.harness import CLI, PARTITIONS, Pipeline, read_records
+from gpu_analytics_tools.testing import reliability
+from gpu_analytics_tools.testing.harness import CLI, PARTITIONS, Pipeline, read_records
 
 pytestmark = pytest.mark.integration
 

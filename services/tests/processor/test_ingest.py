@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gpu_analytics_tools.stack.harness import Pipeline
+from gpu_analytics_tools.testing.harness import Pipeline
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
-from gpu_analytics_tools.stack import reliability
-from gpu_analytics_tools.stack.harness import Pipeline, Processor, gpu_event
+from gpu_analytics_tools.testing import reliability
+from gpu_analytics_tools.testing.harness import Pipeline, Processor, gpu_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from gpu_analytics_tools.stack.harness import Pipeline, Processor
+from gpu_analytics_tools.testing.harness import Pipeline, Processor
 
 pytestmark = pytest.mark.integration
 

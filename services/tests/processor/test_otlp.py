@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Status as SpanStatus
 from opentelemetry.trace import StatusCode
 
-from gpu_analytics_tools.stack.harness import Pipeline, Processor
+from gpu_analytics_tools.testing.harness import Pipeline, Processor
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,9 @@ from aiokafka.errors import OutOfOrderSequenceNumber
 
 from gpu_analytics.events import GPU_METRICS
 from gpu_analytics.processor.publisher import EventPublisher
-from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
-from gpu_analytics_tools.stack.harness import gpu_event
+from gpu_analytics_tools.stack.stack import StackEnv
+from gpu_analytics_tools.testing.fixtures import TopicFactory
+from gpu_analytics_tools.testing.harness import gpu_event
 
 pytestmark = pytest.mark.integration
 

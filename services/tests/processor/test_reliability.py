@@ -22,8 +22,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from gpu_analytics.processor.runtime import CHECK_TIMEOUT_S, READINESS_INTERVAL_S
-from gpu_analytics_tools.stack import reliability
-from gpu_analytics_tools.stack.harness import Pipeline, Processor, gpu_event
+from gpu_analytics_tools.testing import reliability
+from gpu_analytics_tools.testing.harness import Pipeline, Processor, gpu_event
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -34,8 +34,8 @@ from gpu_analytics.processor import retention
 from gpu_analytics.processor.retention import TtlChange, ensure_ttl
 from gpu_analytics.processor.storage import COLLECTIONS, init_storage
 from gpu_analytics_tools.stack import kafka as local_kafka
-from gpu_analytics_tools.stack.fixtures import StackEnv
 from gpu_analytics_tools.stack.paths import repo_root
+from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.stack.topics import (
     TopicSpec,
     create_topics,

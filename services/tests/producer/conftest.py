@@ -9,7 +9,7 @@ import pynvml
 import pytest
 
 from gpu_analytics.config import ProducerSettings
-from gpu_analytics_tools.stack.fixtures import StackEnv
+from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.testing.producer import SEED, FakeGpu, FakeNvml
 
 

@@ -20,8 +20,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.events import GpuMetric, TokenUsage
 from gpu_analytics.producer.service import ProducerService
-from gpu_analytics_tools.stack.fixtures import StackEnv, TopicFactory
 from gpu_analytics_tools.stack.process import free_port
+from gpu_analytics_tools.stack.stack import StackEnv
+from gpu_analytics_tools.testing.fixtures import TopicFactory
 from gpu_analytics_tools.testing.producer import SEED, read_all
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """The reliability figures: each outage scenario's test appends one row (RELIABILITY_REPORT
 names the JSON-lines file), and `make reliability` prints them as the README's table:
 
-    python -m gpu_analytics_tools.stack.reliability .cache/reliability.jsonl
+    python -m gpu_analytics_tools.testing.reliability .cache/reliability.jsonl
 """
 
 from __future__ import annotations

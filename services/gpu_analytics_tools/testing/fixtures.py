@@ -12,23 +12,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from pymongo import AsyncMongoClient
 
-from gpu_analytics_tools.stack import LocalStack, StackPorts
-from gpu_analytics_tools.stack.process import free_port
-
-
-@dataclass(frozen=True)
-class StackEnv:
-    bootstrap_servers: str
-    mongodb_uri: str
-    local: LocalStack | None  # None when the servers run outside the test session
+from gpu_analytics_tools.stack.stack import StackEnv, private_stack
 
 
 @pytest.fixture(scope="session")
@@ -42,21 +32,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackEnv]:
         return
     with private_stack(Path(tmp_path_factory.mktemp("stack"))) as env:
         yield env
-
-
-@contextmanager
-def private_stack(state_dir: Path) -> Iterator[StackEnv]:
-    """A stack of one's own on free ports (tests that stop servers, benchmarks)."""
-    local = LocalStack(
-        state_dir=state_dir,
-        ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
-    )
-    local.start(timeout=120)
-    try:
-        env = local.env()
-        yield StackEnv(env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], local)
-    finally:
-        local.stop()
 
 
 TopicFactory = Callable[..., Awaitable[str]]

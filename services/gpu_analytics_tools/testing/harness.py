@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaConsumer
 from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
-from gpu_analytics_tools.stack.fixtures import StackEnv
 from gpu_analytics_tools.stack.pipeline import start_service
 from gpu_analytics_tools.stack.process import free_port
+from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.testing import events
 
 CLI = str(Path(sys.executable).with_name("gpu-analytics"))
