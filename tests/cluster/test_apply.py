@@ -15,14 +15,14 @@ import pytest
 import yaml
 
 from gpu_analytics_tools.cluster_sim.builtins import EXTERNAL_SECRETS_CRDS
-from gpu_analytics_tools.gitops import validate
+from gpu_analytics_tools.gitops import policies, tree
 from gpu_analytics_tools.testing.cluster_sim import Installed, report
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 Resource = dict[str, Any]
-WORKLOADS = validate.WORKLOAD_KINDS
+WORKLOADS = policies.WORKLOAD_KINDS
 
 
 @dataclass
@@ -34,11 +34,11 @@ class ApplyResult:
 
 @functools.cache
 def _rendered(cluster: str) -> tuple[Resource, ...]:
-    findings = validate.Report()
-    renderer = validate.Renderer(REPO, validate.find_tools(REPO), findings)
-    result = validate.walk_cluster(REPO / "clusters" / cluster, renderer, findings)
+    findings = tree.Report()
+    renderer = tree.Renderer(REPO, tree.find_tools(REPO), findings)
+    result = tree.walk_cluster(REPO / "clusters" / cluster, renderer, findings)
     assert findings.findings == [], findings.findings
-    unique = {validate.ident(r): r for _, r in result.rendered}
+    unique = {tree.ident(r): r for _, r in result.rendered}
     return tuple(unique.values())
 
 
@@ -58,7 +58,7 @@ def into_namespaces(resources: list[Resource], prefix: str) -> list[Resource]:
         meta = res["metadata"]
         if res["kind"] == "Namespace":
             meta["name"] = prefix + meta["name"]
-        elif meta.get("namespace") and meta["namespace"] not in validate.FOREIGN_NAMESPACES:
+        elif meta.get("namespace") and meta["namespace"] not in policies.FOREIGN_NAMESPACES:
             meta["namespace"] = prefix + meta["namespace"]
         moved.append(res)
     return moved
@@ -78,7 +78,7 @@ def dry_run(installed: Installed, resources: list[Resource]) -> ApplyResult:
             "--force-conflicts", "--field-manager=tree-check", "-f", "-",
             check=False, stdin=yaml.safe_dump_all(batch),
         )  # fmt: skip
-        what = validate.ident(batch[0]) if len(batch) == 1 else f"{len(batch)} resources"
+        what = tree.ident(batch[0]) if len(batch) == 1 else f"{len(batch)} resources"
         result.applied += proc.stdout.count("(server dry run)")
         if proc.returncode != 0:
             result.errors.append(f"{what}: {proc.stderr.strip()}")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics_tools.gitops import charts, k3s, validate
+from gpu_analytics_tools.gitops import charts, k3s, kubeconform, tree, validate
 from gpu_analytics_tools.gitops.charts import ChartRenderer, ChartValues, ValuesLayer
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.manifests import load_manifests
@@ -198,7 +198,7 @@ def renderer(
         charts_dir=charts_dir,
         helm=charts.find_helm(REPO),
         ci=ci,
-        kubernetes_version=validate.KUBERNETES_VERSION,
+        kubernetes_version=kubeconform.KUBERNETES_VERSION,
         say=(lines if lines is not None else []).append,
         cache_root=repo / ".cache",
     )
@@ -284,7 +284,7 @@ def test_offline_skip_fails_under_github_actions(
     monkeypatch.delenv("CHARTS_DIR", raising=False)
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     step = ChartRenderer.from_env(
-        repo, kubernetes_version=validate.KUBERNETES_VERSION, say=lambda _: None
+        repo, kubernetes_version=kubeconform.KUBERNETES_VERSION, say=lambda _: None
     )
     assert step.ci
     step.cache = repo / ".cache" / "charts"
@@ -365,27 +365,27 @@ def test_helmchart_renders_with_its_name_target_namespace_and_values_content(
 @pytest.fixture
 def workload_check(
     repo: Path, charts_dir: Path
-) -> Iterator[tuple[validate.ClusterResult, ChartRenderer, validate.Report]]:
+) -> Iterator[tuple[tree.ClusterResult, ChartRenderer, tree.Report]]:
     if not (REPO / ".tools" / "bin" / "kubeconform").is_file():
         pytest.skip("tools not installed (make setup)")
     (repo / ".tools").symlink_to(REPO / ".tools")
-    result = validate.ClusterResult("lab", applications=[application()])
-    yield result, renderer(repo, charts_dir), validate.Report()
+    result = tree.ClusterResult("lab", applications=[application()])
+    yield result, renderer(repo, charts_dir), tree.Report()
 
 
 def run_workload_check(
-    check: tuple[validate.ClusterResult, ChartRenderer, validate.Report],
-) -> validate.Report:
+    check: tuple[tree.ClusterResult, ChartRenderer, tree.Report],
+) -> tree.Report:
     result, step, report = check
-    tools = validate.find_tools(REPO)
-    schemas = validate.k8s_schema_root(REPO)
+    tools = tree.find_tools(REPO)
+    schemas = kubeconform.k8s_schema_root(REPO)
     validate.check_charts(result, step, tools, schemas, "unused-for-builtins", report)
     report.findings += step.unused_exceptions()
     return report
 
 
 def test_third_party_workload_violating_the_baseline_is_a_finding(
-    workload_check: tuple[validate.ClusterResult, ChartRenderer, validate.Report],
+    workload_check: tuple[tree.ClusterResult, ChartRenderer, tree.Report],
 ) -> None:
     report = run_workload_check(workload_check)
     assert report.chart_kubeconform["valid"] == 3  # CRD, ConfigMap, Deployment
@@ -396,7 +396,7 @@ def test_third_party_workload_violating_the_baseline_is_a_finding(
 
 
 def test_listed_exception_excuses_only_its_rule_and_a_stale_one_is_a_finding(
-    workload_check: tuple[validate.ClusterResult, ChartRenderer, validate.Report],
+    workload_check: tuple[tree.ClusterResult, ChartRenderer, tree.Report],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     exceptions = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gpu_analytics_tools.gitops import validate
+from gpu_analytics_tools.gitops import kubeconform, tree
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools" / "bin"
@@ -56,13 +56,13 @@ def test_an_overlay_with_the_component_mounts_the_socket_read_only(tmp_path: Pat
         "pod-resources" not in str(d["spec"]["template"]["spec"].get("volumes")) for d in others
     )
     # the daemonset only: the rest of the base is checked by make validate already
-    tools = validate.find_tools(REPO)
-    report = validate.Report()
-    counts = validate.run_kubeconform(
+    tools = tree.find_tools(REPO)
+    report = tree.Report()
+    counts = kubeconform.run_kubeconform(
         [("pod-attribution", daemonset)],
         tools,
-        validate.k8s_schema_root(REPO),
-        validate.DEFAULT_CRD_SCHEMA_LOCATION,
+        kubeconform.k8s_schema_root(REPO),
+        kubeconform.DEFAULT_CRD_SCHEMA_LOCATION,
         "pod-attribution",
         report,
     )

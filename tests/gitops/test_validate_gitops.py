@@ -1,4 +1,5 @@
-"""scripts/validate.py: each check fails on a planted violation in a copy of the tree.
+"""make validate (gpu_analytics_tools.gitops): each check fails on a planted violation in a
+copy of the tree.
 
 Every test copies the GitOps folders into a temporary repository, plants one violation and
 asserts that the validator reports it under the expected rule, on the planted object.
@@ -16,9 +17,9 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics_tools.gitops import validate
+from gpu_analytics_tools.gitops import kubeconform, tree, validate
 from gpu_analytics_tools.gitops.findings import Finding
-from gpu_analytics_tools.gitops.validate import Report
+from gpu_analytics_tools.gitops.tree import Report
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -401,7 +402,7 @@ def test_kind_without_a_schema_is_not_skipped_silently(repo: Path) -> None:
 
 
 def test_host_pid_fails_checkov(repo: Path) -> None:
-    if validate.find_tools(repo).checkov is None:
+    if tree.find_tools(repo).checkov is None:
         pytest.skip("checkov not installed (make setup)")
     edit(
         repo,
@@ -426,8 +427,8 @@ def test_cli_exits_1_and_names_the_finding(
 
 
 def test_the_online_crd_schemas_are_pinned_to_a_commit() -> None:
-    location = validate.DEFAULT_CRD_SCHEMA_LOCATION
-    commit = validate.CRDS_CATALOG_COMMIT
+    location = kubeconform.DEFAULT_CRD_SCHEMA_LOCATION
+    commit = kubeconform.CRDS_CATALOG_COMMIT
     assert len(commit) == 40 and all(c in "0123456789abcdef" for c in commit)
     assert f"/CRDs-catalog/{commit}/" in location and "/main/" not in location
 
@@ -435,10 +436,10 @@ def test_the_online_crd_schemas_are_pinned_to_a_commit() -> None:
 def test_the_application_counts_the_docs_show_are_the_trees() -> None:
     """README and clusters/README show `make cluster-up` ending with the local cluster's
     Application count, and the screenshot caption says it too: the number the tree gives."""
-    tools = validate.find_tools(REPO)
+    tools = tree.find_tools(REPO)
     report = Report()
-    local = validate.walk_cluster(
-        REPO / "clusters" / "local", validate.Renderer(REPO, tools, report), report
+    local = tree.walk_cluster(
+        REPO / "clusters" / "local", tree.Renderer(REPO, tools, report), report
     )
     count = len(local.applications)
     assert count > 5 and not report.findings
