@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from gpu_analytics_tools.gitops import charts, k3s, kubeconform, tree, validate
-from gpu_analytics_tools.gitops.charts import ChartRenderer, ChartValues, ValuesLayer
+from gpu_analytics_tools.gitops import chart_values, charts, helm, k3s, kubeconform, tree, validate
+from gpu_analytics_tools.gitops.chart_releases import ValuesLayer
+from gpu_analytics_tools.gitops.chart_values import ChartValues
+from gpu_analytics_tools.gitops.charts import ChartRenderer
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.manifests import load_manifests
 
@@ -121,20 +123,20 @@ CHART_FILES = {
 
 def tiny_chart(**extra: str) -> ChartValues:
     files = {**CHART_FILES, **extra}
-    return charts.chart_from_files({k: v.encode() for k, v in files.items()})
+    return chart_values.chart_from_files({k: v.encode() for k, v in files.items()})
 
 
 def unknown(values: str, chart: ChartValues | None = None) -> list[Finding]:
-    return charts.check_values(
+    return chart_values.check_values(
         (ValuesLayer("monitoring/tiny/values.yaml", values),), chart or tiny_chart()
     )
 
 
 def helm_path() -> str:
-    helm = charts.find_helm(REPO)
-    if helm is None:
+    found = helm.find_helm(REPO)
+    if found is None:
         pytest.skip("helm not installed: `make setup` puts it in .tools/bin (or set HELM)")
-    return helm
+    return found
 
 
 @pytest.fixture
@@ -196,7 +198,7 @@ def renderer(
     return ChartRenderer(
         repo,
         charts_dir=charts_dir,
-        helm=charts.find_helm(REPO),
+        helm=helm.find_helm(REPO),
         ci=ci,
         kubernetes_version=kubeconform.KUBERNETES_VERSION,
         say=(lines if lines is not None else []).append,

@@ -11,7 +11,8 @@ from typing import Any
 import yaml
 
 from gpu_analytics_tools.cluster_sim.kube import Obj
-from gpu_analytics_tools.gitops.charts import TemplateError, helm_template, helmchart_release
+from gpu_analytics_tools.gitops.chart_releases import helmchart_release
+from gpu_analytics_tools.gitops.helm import TemplateError, helm_template
 
 NAMESPACE = "argocd"
 PART_OF = {"app.kubernetes.io/part-of": "argocd"}  # Argo CD only watches labelled settings

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import yaml
 
-from gpu_analytics_tools.gitops.charts import dig
+from gpu_analytics_tools.gitops.chart_releases import dig
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.gitops.tree import ClusterResult, Report, Resource, Tools
 

@@ -9,7 +9,7 @@ import fnmatch
 from collections.abc import Iterator
 from typing import Any
 
-from gpu_analytics_tools.gitops.charts import dig
+from gpu_analytics_tools.gitops.chart_releases import dig
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.gitops.tree import PINNED_VERSION, ClusterResult, Resource, ident
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gpu_analytics_tools.gitops.charts import dig
+from gpu_analytics_tools.gitops.chart_releases import dig
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.manifests import load_manifests
 from gpu_analytics_tools.tools import find

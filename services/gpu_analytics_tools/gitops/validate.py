@@ -39,7 +39,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from gpu_analytics_tools.gitops.charts import ChartRenderer, dig
+from gpu_analytics_tools.gitops.chart_releases import dig
+from gpu_analytics_tools.gitops.charts import ChartRenderer
 from gpu_analytics_tools.gitops.checkov import CHECKOV_SKIPS, run_checkov
 from gpu_analytics_tools.gitops.findings import Finding
 from gpu_analytics_tools.gitops.kubeconform import (
