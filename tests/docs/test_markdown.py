@@ -135,3 +135,36 @@ def test_a_reference_to_an_outside_document_is_found(tmp_path: Path) -> None:
     planted = tmp_path / "main.tf"
     planted.write_text("# the cluster of " + "DESIGN" + ".md §3\nok\n")
     assert outside_references(planted) == ["main.tf:1"]
+
+
+# A path in backticks that starts at a top-level folder, e.g. `services/gpu_analytics/kafka/`:
+# placeholders (<name>, *, {...}, $VAR) and commands are not paths.
+CODE = re.compile(r"`([^`\s]+)`")
+
+
+def stale_paths(text: str, here: Path) -> list[str]:
+    tops = {p.name for p in REPO.iterdir()} - {".git", ".venv", ".tools", ".cache"}
+    stale = []
+    for token in CODE.findall(text):
+        path = token.rstrip(".,:;)")
+        if "/" not in path or any(c in path for c in "<>*{}$|=#?"):
+            continue
+        if path.split("/")[0] not in tops:
+            continue
+        if not ((REPO / path).exists() or (here / path).exists()):
+            stale.append(path)
+    return stale
+
+
+def test_every_repository_path_the_docs_name_exists() -> None:
+    stale = [
+        f"{md.relative_to(REPO)}: {path}"
+        for md in markdown_files()
+        for path in stale_paths(md.read_text(), md.parent)
+    ]
+    assert stale == []
+
+
+def test_a_path_to_a_moved_file_is_found() -> None:
+    text = "see `services/gpu_analytics/stack/harness.py` and `tests/<name>/` and `make test`\n"
+    assert stale_paths(text, REPO) == ["services/gpu_analytics/stack/harness.py"]
