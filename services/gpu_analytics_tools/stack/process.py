@@ -219,12 +219,21 @@ def log_errors(log_file: Path, lines: int = 5) -> str:
 
 class StopRequest:
     """Set by Ctrl-C (SIGINT) or SIGTERM: a foreground command polls it, then stops its
-    children in order instead of being killed halfway."""
+    children in order instead of being killed halfway. Used as a context manager, it gives the
+    signals back to the handlers they had before when the block ends."""
 
     def __init__(self) -> None:
         self.requested = False
-        signal.signal(signal.SIGINT, self._set)
-        signal.signal(signal.SIGTERM, self._set)
+        self._before = {
+            sig: signal.signal(sig, self._set) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
+
+    def __enter__(self) -> StopRequest:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for sig, handler in self._before.items():
+            signal.signal(sig, handler)
 
     def _set(self, _sig: int, _frame: FrameType | None) -> None:
         self.requested = True

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from gpu_analytics_tools.cluster.hpa_demo.record import (
@@ -34,7 +33,7 @@ from gpu_analytics_tools.cluster.hpa_demo.record import (
 from gpu_analytics_tools.cluster.hpa_demo.report import duration, plural, render, summary_text
 from gpu_analytics_tools.cluster.kube import Kubectl, KubeError, PortForward, find_kubectl
 from gpu_analytics_tools.stack.paths import repo_root
-from gpu_analytics_tools.stack.process import log_tail, spawn, stop_child
+from gpu_analytics_tools.stack.process import StopRequest, log_tail, spawn, stop_child
 
 # --- the runner ---------------------------------------------------------------------------
 
@@ -64,26 +63,6 @@ class DemoOptions:
 def default_out() -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     return repo_root() / ".cache" / "demo-hpa" / stamp
-
-
-class _Stop:
-    """Ctrl-C (SIGINT) or SIGTERM sets `requested`; the handlers before are restored after."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self._before: dict[int, Any] = {}
-
-    def __enter__(self) -> _Stop:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._before[sig] = signal.signal(sig, self._set)
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        for sig, handler in self._before.items():
-            signal.signal(sig, handler)
-
-    def _set(self, _sig: int, _frame: FrameType | None) -> None:
-        self.requested = True
 
 
 def _progress_line(elapsed: float, poll: Poll, sample: LoadSample | None) -> str:
@@ -202,7 +181,7 @@ class Demo:
                 f"{' (' + hpa.problem + ')' if hpa.problem else ''}; is metrics-server running?"
             )
         record = RunRecord(o.namespace, o.hpa, context, started=time.time())
-        with _Stop() as stop:
+        with StopRequest() as stop:
             try:
                 self.forward.start()
                 self.say(f"port-forward {o.service} on {self.forward.url}")
@@ -222,7 +201,7 @@ class Demo:
                     record.write(o.out)
         return record
 
-    def _loop(self, record: RunRecord, stop: _Stop) -> None:
+    def _loop(self, record: RunRecord, stop: StopRequest) -> None:
         o = self.options
         polls_file = o.out / "polls.jsonl"
         history = o.out / HISTORY_FILE
