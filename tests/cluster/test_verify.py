@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from gpu_analytics_tools.cluster import verify
+from gpu_analytics_tools.cluster import verdicts, verify
 from gpu_analytics_tools.stack.process import free_port, port_open
 from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.testing.cluster_sim import Installed, report
@@ -58,12 +58,12 @@ def item(lists: dict[str, dict[str, Any]], namespace: str, kind: str, name: str)
 # --- readiness, on recorded output ------------------------------------------------------------
 
 
-def by_check(results: list[verify.Result]) -> dict[str, verify.Result]:
+def by_check(results: list[verdicts.Result]) -> dict[str, verdicts.Result]:
     return {r.check: r for r in results}
 
 
 def test_the_installed_tree_reads_ready() -> None:
-    results = by_check(verify.check_workloads(recorded()))
+    results = by_check(verdicts.check_workloads(recorded()))
     assert list(results) == READY
     assert all(r.ok for r in results.values()), [r.line() for r in results.values()]
     assert results["kafka"].saw == "statefulset/kafka 1/1 ready"
@@ -81,7 +81,7 @@ def test_a_broker_not_ready_a_rollout_and_a_missing_database_fail() -> None:
     lists["mongodb"]["items"] = []
     nvml = item(lists, "pipeline", "DaemonSet", "producer-nvml")
     nvml["status"].update(desiredNumberScheduled=2, numberReady=1)
-    results = by_check(verify.check_workloads(lists))
+    results = by_check(verdicts.check_workloads(lists))
     assert [c for c, r in results.items() if not r.ok] == READY
     assert results["kafka"].saw == "statefulset/kafka 0/1 ready"
     assert results["mongodb"].saw == "statefulset/mongodb not found in mongodb"
@@ -91,7 +91,7 @@ def test_a_broker_not_ready_a_rollout_and_a_missing_database_fail() -> None:
 
 def test_only_ready_pods_that_are_not_terminating_are_read() -> None:
     pods = copy.deepcopy(recorded()["pods-processor"])
-    assert len(verify.ready_pods(pods)) == 1
+    assert len(verdicts.ready_pods(pods)) == 1
     name = pods["items"][0]["metadata"]["name"]
     pods["items"].append(
         copy.deepcopy(pods["items"][0]) | {"metadata": {"name": "gone", "deletionTimestamp": "x"}}
@@ -100,7 +100,7 @@ def test_only_ready_pods_that_are_not_terminating_are_read() -> None:
     not_ready["metadata"]["name"] = "starting"
     not_ready["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
     pods["items"].append(not_ready)
-    assert verify.ready_pods(pods) == [name]
+    assert verdicts.ready_pods(pods) == [name]
 
 
 # --- flow judgement on recorded /metrics text ---------------------------------------------------
@@ -119,29 +119,29 @@ def exposition(sent: float, lag: float | None) -> tuple[str, str]:
     return producer, processor
 
 
-def read(at: float, stored: int, sent: float, lag: float | None) -> verify.Read:
+def read(at: float, stored: int, sent: float, lag: float | None) -> verdicts.Read:
     producer, processor = exposition(sent, lag)
     stats = {"collections": {"gpu_metrics": stored, "token_usage": 0}, "dlq_total": 0}
-    return verify.Read(at, stats, {"processor-a": processor}, {"producer-a": producer})
+    return verdicts.Read(at, stats, {"processor-a": processor}, {"producer-a": producer})
 
 
 def test_a_growing_lag_above_the_slack_fails_and_one_below_passes() -> None:
-    results = by_check(verify.check_flow(read(0, 10, 5, 2000), read(20, 20, 9, 2500), 1000))
+    results = by_check(verdicts.check_flow(read(0, 10, 5, 2000), read(20, 20, 9, 2500), 1000))
     assert results["consumer lag"].ok is False
     assert results["consumer lag"].saw == "2000 -> 2500 records over 20 s (growing, above 1000)"
     assert results["events stored"].ok and results["producers sending"].ok
-    results = by_check(verify.check_flow(read(0, 10, 5, 20), read(20, 20, 9, 300), 1000))
+    results = by_check(verdicts.check_flow(read(0, 10, 5, 20), read(20, 20, 9, 300), 1000))
     assert results["consumer lag"].ok
 
 
 def test_nothing_stored_nothing_sent_and_no_lag_fail() -> None:
-    results = by_check(verify.check_flow(read(0, 10, 5, None), read(20, 10, 5, None), 1000))
+    results = by_check(verdicts.check_flow(read(0, 10, 5, None), read(20, 10, 5, None), 1000))
     assert [c for c, r in results.items() if r.ok] == []
     assert results["consumer lag"].saw == "no partition's lag reported by a processor"
 
 
 def test_a_producer_that_restarted_between_the_reads_counts_from_zero() -> None:
-    results = by_check(verify.check_flow(read(0, 10, 500, 0), read(20, 20, 7, 0), 1000))
+    results = by_check(verdicts.check_flow(read(0, 10, 500, 0), read(20, 20, 7, 0), 1000))
     assert results["producers sending"].ok
     assert results["producers sending"].saw.startswith("gpu.metrics.v1 +7 acknowledged")
 
@@ -172,7 +172,7 @@ class LocalPods:
         if kinds == "pods":
             assert selector is not None
             return self.lists[f"pods-{selector.rpartition('=')[2]}"]
-        assert kinds == verify.KINDS
+        assert kinds == verdicts.KINDS
         return self.lists[namespace]
 
     def forward(self, namespace: str, pod: str, port: int) -> str:
@@ -252,8 +252,8 @@ async def test_every_check_passes_on_a_working_pipeline(
     assert [text[:4] for text in lines[1:]] == ["PASS"] * 9
     assert any(text.startswith("PASS  smoke") and "50/50 samples" in text for text in lines)
     assert cluster.forwarded == [
-        f"pipeline/{verify.ready_pods(cluster.lists['pods-processor'])[0]}:8080",
-        f"pipeline/{verify.ready_pods(cluster.lists['pods-producer'])[0]}:9100",
+        f"pipeline/{verdicts.ready_pods(cluster.lists['pods-processor'])[0]}:8080",
+        f"pipeline/{verdicts.ready_pods(cluster.lists['pods-producer'])[0]}:9100",
     ]
 
 

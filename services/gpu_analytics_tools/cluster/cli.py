@@ -161,13 +161,14 @@ def verify(
 
     from gpu_analytics_tools.cluster import verify as checks
     from gpu_analytics_tools.cluster.kube import Kubectl, KubeError, find_kubectl
+    from gpu_analytics_tools.cluster.verdicts import PIPELINE
 
     options = checks.Options(interval, events, smoke_timeout, lag_slack)
     if dry_run:
         typer.echo("\n".join(checks.plan(options)))
         return
     try:
-        kubectl = Kubectl(find_kubectl(), checks.PIPELINE, context)
+        kubectl = Kubectl(find_kubectl(), PIPELINE, context)
     except KubeError as exc:
         _say(f"verify: {exc}")
         raise typer.Exit(2) from exc
