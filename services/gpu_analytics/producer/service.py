@@ -1,4 +1,10 @@
-"""`gpu-analytics producer`: wiring, the wait for Kafka, the send loop and a flushing shutdown."""
+"""`gpu-analytics producer`: wiring, the wait for Kafka, the send loop and a flushing shutdown.
+
+Over 400 lines because ProducerService is one lifecycle whose parts share its state: the
+producer it connects and replaces, the drain task that feeds it, the send loop, and the flush on
+SIGTERM. Sampling (sources.py), batching (publisher.py), the schedule (schedule.py) and the Kafka
+client itself (gpu_analytics.kafka) are modules of their own.
+"""
 
 from __future__ import annotations
 

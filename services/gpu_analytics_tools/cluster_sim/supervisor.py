@@ -5,6 +5,11 @@ in reverse order. `gpu-analytics cluster-sim up` starts it detached; see cli.py.
 
     python -m gpu_analytics_tools.cluster_sim.supervisor --state-dir DIR \
         --api-port N --argocd-port N
+
+Over 400 lines because the start order is one sequence in one place (etcd, the API server,
+the controllers, kwok, the charts, Argo CD, the operators), each step waiting on the one
+before; what each component needs is in the modules beside it (argocd.py, operators.py,
+builtins.py, pki.py, netns.py, layout.py).
 """
 
 from __future__ import annotations
