@@ -55,7 +55,7 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 	@$(VENV)/python -m gpu_analytics_tools.testing.reliability .cache/reliability.jsonl
 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test)
-	@$(VENV)/python tests/bench/run.py
+	@$(VENV)/python -m gpu_analytics_tools.bench.run
 
 dashboards: ## regenerate monitoring/dashboards/*.json from the dashboard code
 	@$(VENV)/gpu-analytics dashboards build

@@ -6,7 +6,7 @@ same linger and batch size; the runs alternate between the two. Ours is the real
 (ProducerService with the synthetic fleet, PRODUCER_RATE unbounded); its time runs from the
 first event generated to the last one acknowledged. The result is the ratio of the medians.
 
-    python tests/bench/producer_rate.py --bootstrap-servers 127.0.0.1:9092 --runs 3
+    python -m gpu_analytics_tools.bench.producer_rate --bootstrap-servers 127.0.0.1:9092 --runs 3
 """
 
 from __future__ import annotations

@@ -12,20 +12,14 @@ Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import logging
 import sys
 import tempfile
 from pathlib import Path
 
+from gpu_analytics_tools.bench import ingest_rate, processor_cpu, producer_rate
 from gpu_analytics_tools.stack.stack import private_stack
-
-# The benchmark modules sit beside this script (tests/ is not a package).
-sys.path.insert(0, str(Path(__file__).parent))
-ingest_rate = importlib.import_module("ingest_rate")
-processor_cpu = importlib.import_module("processor_cpu")
-producer_rate = importlib.import_module("producer_rate")
 
 
 def _progress(message: str) -> None:
