@@ -5,6 +5,7 @@ entry points: `stack`, `cluster-sim`, `cluster`, `dashboards`, `verify-observabi
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import entry_points
 from typing import Annotated
 
@@ -44,6 +45,13 @@ def processor() -> None:
     raise typer.Exit(serve())
 
 
-# Each entry point is a function that adds its commands to `app`.
-for plugin in entry_points(group="gpu_analytics.cli"):
-    plugin.load()(app)
+SERVICES = {"producer", "processor", "dlq"}
+
+
+def main() -> None:
+    """The console script. A service's own command starts without importing the tooling; any
+    other (or --help) first lets each `gpu_analytics.cli` entry point add its commands."""
+    if len(sys.argv) < 2 or sys.argv[1] not in SERVICES:
+        for plugin in entry_points(group="gpu_analytics.cli"):
+            plugin.load()(app)
+    app()
