@@ -21,9 +21,7 @@ import asyncio
 import copy
 import json
 import os
-import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,14 +31,15 @@ from typing import Any
 import pytest
 
 from gpu_analytics_tools.cluster import verdicts, verify
-from gpu_analytics_tools.stack.process import free_port, port_open
+from gpu_analytics_tools.stack.pipeline import cli, start_service
+from gpu_analytics_tools.stack.process import free_port, port_open, stop_child
 from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.testing.cluster_sim import Installed, report
 from gpu_analytics_tools.testing.fixtures import TopicFactory
 from gpu_analytics_tools.testing.harness import Pipeline
 
 DATA = Path(__file__).parent / "testdata" / "verify"
-CLI = str(Path(sys.executable).with_name("gpu-analytics"))
+CLI = cli()
 FLOW = ["processor answers", "events stored", "producers sending", "consumer lag", "smoke"]
 READY = ["kafka", "mongodb", "processor", "producers"]
 
@@ -192,19 +191,13 @@ def run_producer(tmp_path: Path) -> Iterator[Any]:
 
     def start(env: dict[str, str]) -> str:
         port = free_port()
-        with (tmp_path / "producer.log").open("ab") as log:
-            started.append(
-                subprocess.Popen(
-                    [CLI, "producer"], env={**env, "METRICS_PORT": str(port)},
-                    stdout=log, stderr=subprocess.STDOUT,
-                )
-            )  # fmt: skip
+        env = {**env, "METRICS_PORT": str(port)}
+        started.append(start_service("producer", env, tmp_path / "producer.log"))
         return f"http://127.0.0.1:{port}"
 
     yield start
     for proc in started:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(60)
+        stop_child(proc, 60)
 
 
 async def pipeline(

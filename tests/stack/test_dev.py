@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,12 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gpu_analytics_tools.stack.pipeline import prometheus_binary
+from gpu_analytics_tools.stack.pipeline import cli, prometheus_binary
 from gpu_analytics_tools.stack.process import free_port
 
 pytestmark = pytest.mark.integration
 
-CLI = str(Path(sys.executable).with_name("gpu-analytics"))
+CLI = cli()
 
 
 def wait_for(check: Callable[[], bool], seconds: float = 90) -> bool:

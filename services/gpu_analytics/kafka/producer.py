@@ -3,9 +3,9 @@ applied, started and replaced one way.
 
 A producer is unusable for good when aiokafka's sender task died, or when a batch failed with
 one of `FATAL`: its producer id, epoch and sequence numbers no longer match the broker's, and
-every later batch fails the same way. Replacing it means starting a new producer (a new
-producer id, sequences afresh) and only then retiring the old one; while the new one cannot
-start, the old one is kept and the caller tries again later.
+every later batch fails the same way. Replacing it means `start_producer` (a new producer id,
+sequences afresh), putting the new one in the old one's place, and only then `retire` the old
+one; while the new one cannot start, the old one is kept and the caller tries again later.
 """
 
 from __future__ import annotations
@@ -86,16 +86,6 @@ async def retire(producer: AIOKafkaProducer, timeout: float = RETIRE_TIMEOUT_S) 
         await asyncio.wait_for(producer.stop(), timeout)
     except (TimeoutError, KafkaError, OSError) as exc:
         log.warning("Kafka producer did not close cleanly", extra={"error": repr(exc)})
-
-
-async def replace(
-    old: AIOKafkaProducer, factory: Callable[[], AIOKafkaProducer]
-) -> AIOKafkaProducer:
-    """A new producer started, then the old one retired. Raises (the old one kept, still
-    running) when the new one cannot start."""
-    fresh = await start_producer(factory)
-    await retire(old)
-    return fresh
 
 
 def sender_failure(producer: Any) -> BaseException | None:

@@ -13,7 +13,13 @@ import orjson
 from aiokafka import AIOKafkaProducer
 
 from gpu_analytics.events import GpuMetric, TokenUsage
-from gpu_analytics.kafka.producer import FATAL, new_producer, replace, sender_failure
+from gpu_analytics.kafka.producer import (
+    FATAL,
+    new_producer,
+    retire,
+    sender_failure,
+    start_producer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +83,9 @@ class EventPublisher:
 
     async def _renew_if_unusable(self) -> None:
         """Replace the producer once it is unusable for good: a publish saw one of the `FATAL`
-        errors, or aiokafka's sender task died (kafka.producer.replace). Raises KafkaError (or
-        OSError) while Kafka cannot be reached; the old producer is then kept and the next call
-        tries again."""
+        errors, or aiokafka's sender task died (as gpu_analytics.kafka.producer describes).
+        Raises KafkaError (or OSError) while Kafka cannot be reached; the old producer is then
+        kept and the next call tries again."""
         if self._unusable() is None:
             return
         async with self._renewing:
@@ -91,9 +97,10 @@ class EventPublisher:
                 log.error(
                     "Kafka producer unusable; starting a new one", extra={"error": repr(error)}
                 )
+            fresh = await start_producer(self._new_producer)  # raises: the old one is kept
+            old, self._producer, self._broken = self._producer, fresh, None
             # What the old one still holds fails the same way: it is not waited for long.
-            self._producer = await replace(self._producer, self._new_producer)
-            self._broken = None
+            await retire(old)
 
     def _renewal_done(self, task: asyncio.Task[None]) -> None:
         """Done callback of a background renewal. A failure (Kafka still away) is retried on

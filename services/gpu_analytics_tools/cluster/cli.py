@@ -177,6 +177,5 @@ def verify(
         logs.mkdir(parents=True, exist_ok=True)
         cluster = checks.KubectlCluster(kubectl, logs)
         passed = checks.Verify(cluster, options, typer.echo).run()
-    failed = not passed
-    _say(f"verify: {'a check failed' if failed else 'every check passed'}")
-    raise typer.Exit(1 if failed else 0)
+    _say(f"verify: {'every check passed' if passed else 'a check failed'}")
+    raise typer.Exit(0 if passed else 1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client.parser import text_string_to_metric_families
+from gpu_analytics_tools.observability.prometheus import exposition_samples
 
 PIPELINE = "pipeline"
 
@@ -28,6 +28,7 @@ WORKLOADS = (
     Workload("producers", PIPELINE, "Deployment", "producer"),
     Workload("producers", PIPELINE, "DaemonSet", "producer-nvml", optional=True),
 )
+NAMESPACES = tuple(dict.fromkeys(w.namespace for w in WORKLOADS))  # in order, once each
 KINDS = "statefulsets,deployments,daemonsets"
 
 
@@ -99,21 +100,11 @@ def ready_pods(pods: dict[str, Any]) -> list[str]:
     )
 
 
-def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
-    """The samples of metric `name` in a Prometheus exposition, by their sorted labels."""
-    return {
-        tuple(sorted(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == name
-    }
-
-
 def total(text: str, name: str, label: str | None = None) -> dict[str, float]:
     """Sum of `name`'s samples by the value of `label` (all under '' without one)."""
     sums: dict[str, float] = {}
-    for labels, value in samples(text, name).items():
-        key = dict(labels).get(label, "") if label else ""
+    for labels, value in exposition_samples(text, name):
+        key = labels.get(label, "") if label else ""
         sums[key] = sums.get(key, 0.0) + value
     return sums
 
@@ -151,7 +142,7 @@ def consumer_lag(read: Read) -> float | None:
     lags = [
         value
         for text in read.processors.values()
-        for value in samples(text, "gpu_analytics_consumer_lag").values()
+        for _, value in exposition_samples(text, "gpu_analytics_consumer_lag")
     ]
     return sum(lags) if lags else None
 

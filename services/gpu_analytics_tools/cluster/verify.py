@@ -28,6 +28,7 @@ import httpx
 from gpu_analytics_tools.cluster.kube import Kubectl, KubeError, PortForward
 from gpu_analytics_tools.cluster.verdicts import (
     KINDS,
+    NAMESPACES,
     PIPELINE,
     WORKLOADS,
     Read,
@@ -94,7 +95,7 @@ def gpu_samples(gpu_uuid: str, count: int) -> list[dict[str, Any]]:
             name="NVIDIA H100 80GB HBM3",
             event_id=str(uuid.uuid4()),
             ts=now - timedelta(milliseconds=i),
-        )  # fmt: skip
+        )
         for i in range(count)
     ]
 
@@ -118,10 +119,7 @@ class Verify:
     def run(self) -> bool:
         try:
             self.say(f"context {self.cluster.context()}")
-            lists = {
-                ns: self.cluster.get(ns, KINDS)
-                for ns in dict.fromkeys(w.namespace for w in WORKLOADS)
-            }
+            lists = {ns: self.cluster.get(ns, KINDS) for ns in NAMESPACES}
             self.record(check_workloads(lists))
             self._flow()
         except KubeError as exc:
@@ -219,10 +217,7 @@ class Verify:
 
 def plan(options: Options) -> list[str]:
     """What a run does, without doing it (--dry-run)."""
-    lines = [
-        f"kubectl get {KINDS} -n {ns} -o json"
-        for ns in dict.fromkeys(w.namespace for w in WORKLOADS)
-    ]
+    lines = [f"kubectl get {KINDS} -n {ns} -o json" for ns in NAMESPACES]
     lines += [
         f"  {w.check}: {w.kind.lower()}/{w.name} ready{' (if present)' if w.optional else ''}"
         for w in WORKLOADS

@@ -8,12 +8,24 @@ from typing import Any
 
 import httpx
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from gpu_analytics_tools.observability.targets import cluster_targets
 from gpu_analytics_tools.stack.paths import repo_root
 
 # Where our PrometheusRules live: hand-written alerts and Sloth's generated SLO rules.
 RULE_DIRS = ("monitoring/rules", "monitoring/slos")
+
+
+def exposition_samples(text: str, name: str, **labels: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of `name` in a Prometheus text exposition (a /metrics page) whose labels
+    include `labels`: (labels, value) each."""
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name and labels.items() <= sample.labels.items()
+    ]
 
 
 def prometheus_rules(root: Path | None = None) -> dict[str, dict[str, Any]]:

@@ -19,8 +19,10 @@ HOST = "127.0.0.1"
 
 
 def cli() -> str:
-    """The `gpu-analytics` console script of this environment."""
-    return shutil.which("gpu-analytics") or str(Path(sys.executable).with_name("gpu-analytics"))
+    """The `gpu-analytics` console script of the environment running this code (beside its
+    interpreter), else the one on PATH."""
+    beside = Path(sys.executable).with_name("gpu-analytics")
+    return str(beside) if beside.is_file() else shutil.which("gpu-analytics") or str(beside)
 
 
 def prometheus_binary() -> str | None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 from aiokafka import AIOKafkaConsumer
-from prometheus_client.parser import text_string_to_metric_families
 from pymongo import AsyncMongoClient
 
+from gpu_analytics_tools.observability.prometheus import exposition_samples
 from gpu_analytics_tools.stack.pipeline import start_service
 from gpu_analytics_tools.stack.process import free_port
 from gpu_analytics_tools.stack.stack import StackEnv
@@ -74,12 +74,7 @@ class Processor:
         """The samples of `name` matching `labels`, from /metrics: (labels, value) each."""
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
             text = (await client.get("/metrics")).text
-        return [
-            (sample.labels, sample.value)
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == name and labels.items() <= sample.labels.items()
-        ]
+        return exposition_samples(text, name, **labels)
 
 
 @dataclass

@@ -13,8 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gpu_analytics.config import ProducerSettings
 from gpu_analytics.producer.service import ProducerService
-from gpu_analytics_tools.stack import LocalStack
-from gpu_analytics_tools.stack.stack import private_stack
+from gpu_analytics_tools.stack.stack import LocalStack, private_stack
 from gpu_analytics_tools.testing.producer import SEED, read_all
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
