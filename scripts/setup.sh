@@ -45,7 +45,7 @@ CHROMIUM_DEB_VERSION=156.0.8078.114-1~deb12u1  # renders the mermaid diagrams (m
 
 TIER=${1:-all}
 case "$TIER" in
-  all) STEPS=20 ;;
+  all) STEPS=21 ;;
   dev) STEPS=3 ;;
   validate) STEPS=6 ;;
   *) printf 'setup: error: unknown tier %s (all, dev or validate)\n' "$TIER" >&2; exit 2 ;;
@@ -197,6 +197,10 @@ go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~3 
   "$PROMETHEUS_TAGS"
 SLOTH_VERSION=$(wrapper_version sloth github.com/slok/sloth)
 go_wrapper sloth "Sloth $SLOTH_VERSION (~2 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" ""
+begin "Alertmanager, amtool (the cluster's release, scripts/install-alertmanager.sh; ~2 min cold)"
+scripts/install-alertmanager.sh "$BIN" >"$ROOT/.cache/setup-alertmanager.log" 2>&1 \
+  || { cat "$ROOT/.cache/setup-alertmanager.log" >&2; die "could not build alertmanager"; }
+done_
 
 # ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
 k8s_schemas
