@@ -8,6 +8,7 @@
 #   mongodb/mongodb-app               password              application user (gpu_analytics)
 #   pipeline/processor-mongodb        MONGODB_URI           the processor's connection string
 #   kube-prometheus-stack/grafana-admin  admin-user, admin-password
+#   kube-prometheus-stack/alertmanager-receivers  on-call-webhook-url, team-webhook-url
 set -euo pipefail
 
 KUBECTL=${KUBECTL:-kubectl}
@@ -57,4 +58,11 @@ create mongodb mongodb-app "password=$app_password"
 create pipeline processor-mongodb \
   "MONGODB_URI=mongodb://gpu_analytics:${app_password}@mongodb.mongodb.svc.cluster.local:27017/gpu_analytics?authSource=gpu_analytics"
 create kube-prometheus-stack grafana-admin admin-user=admin "admin-password=$(random)"
+# Where Alertmanager sends critical (on-call) and warning (team) alerts: ALERT_WEBHOOK_URL, or
+# each of ON_CALL_WEBHOOK_URL and TEAM_WEBHOOK_URL. Unset, they name a local address nobody
+# listens on and Alertmanager logs each failed notification: set them to reach someone.
+unset_url=http://127.0.0.1:9/set-ALERT_WEBHOOK_URL
+create kube-prometheus-stack alertmanager-receivers \
+  "on-call-webhook-url=${ON_CALL_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}" \
+  "team-webhook-url=${TEAM_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}"
 echo "Grafana admin password: kubectl -n kube-prometheus-stack get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"
