@@ -141,5 +141,8 @@ module "secrets" {
   kms_key_arn      = var.kms_key_arn
   password_version = var.password_version
   node_role_name   = module.cluster.node_role_name
-  tags             = local.tags
+
+  alert_webhook_urls    = var.alert_webhook_urls
+  alert_webhook_version = var.alert_webhook_version
+  tags                  = local.tags
 }

@@ -263,6 +263,25 @@ variable "password_version" {
   }
 }
 
+variable "alert_webhook_urls" {
+  description = "Where Alertmanager posts alerts: `on-call` (critical) and `team` (warning) webhook URLs, stored in SSM for the cluster's ExternalSecret; never in the state."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+  ephemeral   = true
+
+  validation {
+    condition     = alltrue([for key in keys(var.alert_webhook_urls) : contains(["on-call", "team"], key)])
+    error_message = "alert_webhook_urls takes the keys on-call and team."
+  }
+}
+
+variable "alert_webhook_version" {
+  description = "Bump to store changed alert_webhook_urls (they are write-only)."
+  type        = number
+  default     = 1
+}
+
 ################################################################################
 # Outputs
 ################################################################################

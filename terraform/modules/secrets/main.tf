@@ -13,6 +13,12 @@ locals {
     "mongodb/app-password"   = "MongoDB application user password (least-privilege pipeline user)"
     "grafana/admin-password" = "Grafana admin password"
   }
+  # Parameter name under the prefix => (key of var.alert_webhook_urls, what it holds): values a
+  # person gives, not generated. The ExternalSecret of Alertmanager's receivers reads them.
+  given = {
+    "alertmanager/on-call-webhook-url" = ["on-call", "Webhook Alertmanager posts critical alerts to"]
+    "alertmanager/team-webhook-url"    = ["team", "Webhook Alertmanager posts warnings to"]
+  }
 }
 
 # Ephemeral: the passwords go to SSM through the write-only `value_wo` and never reach the
@@ -37,6 +43,22 @@ resource "aws_ssm_parameter" "this" {
   tags = merge({ Name = "${var.parameter_prefix}/${each.key}" }, var.tags)
 }
 
+# Write-only like the passwords: the URLs never reach the plan or the state. Unset, they name a
+# local address nobody listens on (Alertmanager logs each failed notification); set them in
+# alert_webhook_urls and bump alert_webhook_version, or `aws ssm put-parameter --overwrite`.
+resource "aws_ssm_parameter" "given" {
+  for_each = local.given
+
+  name             = "${var.parameter_prefix}/${each.key}"
+  description      = each.value[1]
+  type             = "SecureString"
+  key_id           = var.kms_key_arn
+  value_wo         = lookup(var.alert_webhook_urls, each.value[0], "http://127.0.0.1:9/set-alert_webhook_urls")
+  value_wo_version = var.alert_webhook_version
+
+  tags = merge({ Name = "${var.parameter_prefix}/${each.key}" }, var.tags)
+}
+
 ################################################################################
 # External Secrets access
 ################################################################################
@@ -48,7 +70,7 @@ data "aws_iam_policy_document" "read" {
   statement {
     sid       = "ReadPipelineSecrets"
     actions   = ["ssm:GetParameter", "ssm:GetParameters"]
-    resources = [for p in aws_ssm_parameter.this : p.arn]
+    resources = concat([for p in aws_ssm_parameter.this : p.arn], [for p in aws_ssm_parameter.given : p.arn])
   }
 
   # The AWS managed key alias/aws/ssm lets every principal of the account decrypt through SSM
@@ -70,7 +92,7 @@ data "aws_iam_policy_document" "read" {
       condition {
         test     = "StringEquals"
         variable = "kms:EncryptionContext:PARAMETER_ARN"
-        values   = [for p in aws_ssm_parameter.this : p.arn]
+        values   = concat([for p in aws_ssm_parameter.this : p.arn], [for p in aws_ssm_parameter.given : p.arn])
       }
     }
   }

@@ -4,12 +4,12 @@
 
 output "parameter_names" {
   description = "SSM parameter names, keyed by what they hold (e.g. `mongodb/app-password`)."
-  value       = { for key, p in aws_ssm_parameter.this : key => p.name }
+  value       = { for key, p in merge(aws_ssm_parameter.this, aws_ssm_parameter.given) : key => p.name }
 }
 
 output "parameter_arns" {
   description = "SSM parameter ARNs, keyed like `parameter_names`."
-  value       = { for key, p in aws_ssm_parameter.this : key => p.arn }
+  value       = { for key, p in merge(aws_ssm_parameter.this, aws_ssm_parameter.given) : key => p.arn }
 }
 
 ################################################################################

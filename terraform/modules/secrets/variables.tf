@@ -32,6 +32,20 @@ variable "password_version" {
   default     = 1
 }
 
+variable "alert_webhook_urls" {
+  description = "Where Alertmanager posts alerts: `on-call` (critical) and `team` (warning) webhook URLs, stored as SSM SecureStrings."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+  ephemeral   = true
+}
+
+variable "alert_webhook_version" {
+  description = "Bump to store changed alert_webhook_urls (the values are write-only)."
+  type        = number
+  default     = 1
+}
+
 variable "tags" {
   description = "Tags added to every resource of this module."
   type        = map(string)
