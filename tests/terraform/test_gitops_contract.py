@@ -104,7 +104,7 @@ def terraform_parameter_names(terraform_bin: Path, tree: Path, workdir: Path) ->
     config = (
         module_locals
         + '\noutput "names" {\n'
-        + '  value = [for key in keys(merge(local.parameters, local.given)) :'
+        + "  value = [for key in keys(merge(local.parameters, local.given)) :"
         + ' "${var.parameter_path}/${key}"]\n}\n'
     )
     code, text, outputs = terraform_outputs(terraform_bin, tree, workdir, config)
