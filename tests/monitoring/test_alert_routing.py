@@ -61,9 +61,9 @@ def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Receiver]]:
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
     text = yaml.safe_dump(config())
     for key in ("on-call", "team"):  # the Secret's keys, as files
-        url = tmp_path / f"{key}-webhook-url"
-        url.write_text(f"http://127.0.0.1:{receiver.server_port}/{key}")
-        text = text.replace(f"{SECRET_DIR}{key}-webhook-url", str(url))
+        url_file = tmp_path / f"{key}-webhook-url"
+        url_file.write_text(f"http://127.0.0.1:{receiver.server_port}/{key}")
+        text = text.replace(f"{SECRET_DIR}{key}-webhook-url", str(url_file))
     # Seconds, not minutes: the grouping is what is tested, not its timing.
     cfg = yaml.safe_load(text)
     cfg["route"].update(group_wait="1s", group_interval="1s")
