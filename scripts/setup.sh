@@ -6,11 +6,12 @@
 #   scripts/setup.sh dev    what `make dev` needs and nothing more: uv, the Python environment,
 #                           the Kafka jars (Prometheus is used when a full setup built it)
 #   scripts/setup.sh validate  what `make validate` needs: uv, the Python environment, checkov,
-#                           kubeconform, kustomize, the Kubernetes schemas (promote.yml)
+#                           kubeconform, kustomize, amtool, the Kubernetes schemas (promote.yml)
 #
 #   .venv/          Python dependencies from uv.lock (services + dev tools)
 #   .tools/checkov  checkov, resolved in the same lock (its pins conflict with pytest's)
-#   .tools/bin/     uv, kubeconform, kustomize, actionlint, terraform, prometheus, promtool, sloth
+#   .tools/bin/     uv, kubeconform, kustomize, alertmanager, amtool, actionlint, terraform,
+#                   prometheus, promtool, sloth
 #   .tools/kafka/   Apache Kafka broker and tools jars (version = platform/kafka image tag)
 #   .tools/schemas/ Kubernetes JSON schemas for kubeconform
 #   .tools/bin/     kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
@@ -47,7 +48,7 @@ TIER=${1:-all}
 case "$TIER" in
   all) STEPS=21 ;;
   dev) STEPS=3 ;;
-  validate) STEPS=6 ;;
+  validate) STEPS=7 ;;
   *) printf 'setup: error: unknown tier %s (all, dev or validate)\n' "$TIER" >&2; exit 2 ;;
 esac
 step=0
@@ -161,6 +162,12 @@ go_wrapper() { # dir label ldflags tags [env assignments for the build]
 
 go_tool kubeconform github.com/yannh/kubeconform/cmd/kubeconform $KUBECONFORM_VERSION
 go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 $KUSTOMIZE_VERSION
+# amtool checks the Alertmanager configuration in make validate; alertmanager itself runs in
+# the alert-routing tests. The script skips the build when the pinned release is there.
+begin "Alertmanager, amtool (the cluster's release, scripts/install-alertmanager.sh; ~1 min cold)"
+scripts/install-alertmanager.sh "$BIN" >"$ROOT/.cache/setup-alertmanager.log" 2>&1 \
+  || { cat "$ROOT/.cache/setup-alertmanager.log" >&2; die "could not build alertmanager"; }
+if grep -q "already at" "$ROOT/.cache/setup-alertmanager.log"; then done_ "already installed"; else done_; fi
 k8s_schemas() {
   begin "Kubernetes JSON schemas (kubernetes-validate)"
   "$ROOT/.venv/bin/python" -m gpu_analytics_tools.gitops.k8s_schemas --quiet
@@ -197,10 +204,6 @@ go_wrapper prometheus "Prometheus $PROMETHEUS_VERSION (prometheus, promtool; ~3 
   "$PROMETHEUS_TAGS"
 SLOTH_VERSION=$(wrapper_version sloth github.com/slok/sloth)
 go_wrapper sloth "Sloth $SLOTH_VERSION (~2 min cold)" "-X github.com/slok/sloth/internal/info.Version=$SLOTH_VERSION" ""
-begin "Alertmanager, amtool (the cluster's release, scripts/install-alertmanager.sh; ~2 min cold)"
-scripts/install-alertmanager.sh "$BIN" >"$ROOT/.cache/setup-alertmanager.log" 2>&1 \
-  || { cat "$ROOT/.cache/setup-alertmanager.log" >&2; die "could not build alertmanager"; }
-done_
 
 # ---- 6. Kubernetes JSON schemas for kubeconform ---------------------------------------------
 k8s_schemas

@@ -264,15 +264,15 @@ variable "password_version" {
 }
 
 variable "alert_webhook_urls" {
-  description = "Where Alertmanager posts alerts: `on-call` (critical) and `team` (warning) webhook URLs, stored in SSM for the cluster's ExternalSecret; never in the state."
+  description = "Where Alertmanager posts alerts: `on-call` (critical) and `team` (warning) webhook URLs, and `on-call-slack` / `team-slack` Slack incoming webhooks (read with alertmanager-slack.yaml), stored in SSM for the cluster's ExternalSecret; never in the state."
   type        = map(string)
   default     = {}
   sensitive   = true
   ephemeral   = true
 
   validation {
-    condition     = alltrue([for key in keys(var.alert_webhook_urls) : contains(["on-call", "team"], key)])
-    error_message = "alert_webhook_urls takes the keys on-call and team."
+    condition     = alltrue([for key in keys(var.alert_webhook_urls) : contains(["on-call", "team", "on-call-slack", "team-slack"], key)])
+    error_message = "alert_webhook_urls takes the keys on-call, team, on-call-slack and team-slack."
   }
 }
 

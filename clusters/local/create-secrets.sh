@@ -8,7 +8,8 @@
 #   mongodb/mongodb-app               password              application user (gpu_analytics)
 #   pipeline/processor-mongodb        MONGODB_URI           the processor's connection string
 #   kube-prometheus-stack/grafana-admin  admin-user, admin-password
-#   kube-prometheus-stack/alertmanager-receivers  on-call-webhook-url, team-webhook-url
+#   kube-prometheus-stack/alertmanager-receivers  on-call-webhook-url, team-webhook-url,
+#                                                 on-call-slack-url, team-slack-url
 set -euo pipefail
 
 KUBECTL=${KUBECTL:-kubectl}
@@ -62,7 +63,11 @@ create kube-prometheus-stack grafana-admin admin-user=admin "admin-password=$(ra
 # each of ON_CALL_WEBHOOK_URL and TEAM_WEBHOOK_URL. Unset, they name a local address nobody
 # listens on and Alertmanager logs each failed notification: set them to reach someone.
 unset_url=http://127.0.0.1:9/set-ALERT_WEBHOOK_URL
+# Slack incoming webhooks (SLACK_WEBHOOK_URL, or ON_CALL_SLACK_URL and TEAM_SLACK_URL) are read
+# only with monitoring/kube-prometheus-stack/alertmanager-slack.yaml among the values files.
 create kube-prometheus-stack alertmanager-receivers \
   "on-call-webhook-url=${ON_CALL_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}" \
-  "team-webhook-url=${TEAM_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}"
+  "team-webhook-url=${TEAM_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}" \
+  "on-call-slack-url=${ON_CALL_SLACK_URL:-${SLACK_WEBHOOK_URL:-$unset_url}}" \
+  "team-slack-url=${TEAM_SLACK_URL:-${SLACK_WEBHOOK_URL:-$unset_url}}"
 echo "Grafana admin password: kubectl -n kube-prometheus-stack get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"

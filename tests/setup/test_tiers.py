@@ -25,7 +25,7 @@ def setup(*args: str) -> subprocess.CompletedProcess[str]:
     [
         ("dev", ["uv", "Python dependencies", "Apache Kafka"]),
         ("validate", ["uv", "Python dependencies", "checkov", "kubeconform", "kustomize",
-                      "Kubernetes JSON schemas"]),
+                      "Alertmanager, amtool", "Kubernetes JSON schemas"]),
     ],
 )  # fmt: skip
 def test_a_tier_runs_its_steps_only(tier: str, steps: list[str]) -> None:

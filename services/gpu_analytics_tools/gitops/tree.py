@@ -28,6 +28,7 @@ class Tools:
     kustomize: list[str]
     kubeconform: str
     checkov: str | None
+    amtool: str
 
 
 @dataclass
@@ -49,6 +50,8 @@ class Report:
     # Chart releases (found, rendered, skipped) and kubeconform's counts on their output.
     charts: Counter[str] = field(default_factory=Counter)
     chart_kubeconform: Counter[str] = field(default_factory=Counter)
+    # Alertmanager configurations amtool checked.
+    alertmanager_configs: int = 0
 
     @property
     def ok(self) -> bool:
@@ -80,7 +83,10 @@ def find_tools(repo: Path) -> Tools:
     if not kubeconform:
         raise SystemExit("validate: kubeconform not found (run `make setup`)")
     checkov = find("checkov", "CHECKOV", folder=repo / ".tools" / "checkov" / "bin")
-    return Tools(kustomize_cmd, kubeconform, checkov)
+    amtool = find("amtool", "AMTOOL", folder=bin_dir)
+    if not amtool:
+        raise SystemExit("validate: amtool not found (run `make setup`)")
+    return Tools(kustomize_cmd, kubeconform, checkov, amtool)
 
 
 class Renderer:

@@ -21,6 +21,10 @@ For each cluster (every folder of clusters/ with a root-app.yaml) it
    exceptions only from ``charts.THIRD_PARTY_EXCEPTIONS``; and reports every key of
    our values that the chart does not read;
 
+5. runs ``amtool check-config`` (the cluster's Alertmanager release) on the Alertmanager
+   configuration of kube-prometheus-stack's values, with and without the opt-in Slack file,
+   and on the ``alertmanager.yaml`` of every Secret the chart step rendered (alertmanager.py);
+
 then runs checkov on all rendered manifests of the tree (not the charts'), with the explicit
 skip list ``CHECKOV_SKIPS``. Exits 1 on any finding. Charts come from ``CHARTS_DIR`` or are
 pulled into .cache/charts/ where their repositories answer; offline without ``CHARTS_DIR``
@@ -28,7 +32,7 @@ the chart step is skipped with one line per chart, which fails under GitHub Acti
 
 Environment: CRD_SCHEMA_LOCATION (kubeconform -schema-location template for CRDs),
 CHARTS_DIR (packaged ``<chart>-<version>.tgz`` files), GITHUB_ACTIONS, KUSTOMIZE, KUBECONFORM,
-CHECKOV, HELM (tool paths; default .tools/bin, .tools/checkov, then PATH).
+CHECKOV, AMTOOL, HELM (tool paths; default .tools/bin, .tools/checkov, then PATH).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from gpu_analytics_tools.gitops.alertmanager import (
+    check_config,
+    configurations,
+    rendered_configurations,
+)
 from gpu_analytics_tools.gitops.chart_releases import dig
 from gpu_analytics_tools.gitops.charts import ChartRenderer
 from gpu_analytics_tools.gitops.checkov import CHECKOV_SKIPS, run_checkov
@@ -84,6 +93,10 @@ def check_charts(
             [(label, d) for d in docs], tools, k8s_schemas, crd_location, label, report
         )
         report.chart_kubeconform.update(kc)
+        for where, text in rendered_configurations(label, docs).items():
+            report.alertmanager_configs += 1
+            if finding := check_config(tools.amtool, where, text):
+                report.findings.append(finding)
         if kc["skipped"]:
             report.findings.append(Finding("kubeconform", label, f"{kc['skipped']} skipped"))
         for res in docs:
@@ -151,6 +164,11 @@ def validate(
     if charts:
         report.findings += chart_step.unused_exceptions()
         report.charts.update(chart_step.counts)
+    for where, config in configurations(repo).items():
+        report.alertmanager_configs += 1
+        if finding := check_config(tools.amtool, where, config):
+            report.findings.append(finding)
+    out(f"amtool check-config: {report.alertmanager_configs} Alertmanager configurations")
     if checkov:
         for check, reason in CHECKOV_SKIPS.items():
             out(f"checkov skips {check}: {reason}")
@@ -197,6 +215,7 @@ def main(argv: list[str] | None = None) -> int:
         f"(kubeconform valid {ckc['valid']}, invalid {ckc['invalid']}, errors {ckc['errors']}, "
         f"skipped {ckc['skipped']}); checkov passed {report.checkov['passed']}, "
         f"failed {report.checkov['failed']}; "
+        f"amtool {report.alertmanager_configs} configurations; "
         + ("OK" if report.ok else f"{len(report.findings)} findings: FAILED")
     )
     return 0 if report.ok else 1

@@ -18,6 +18,8 @@ locals {
   given = {
     "alertmanager/on-call-webhook-url" = ["on-call", "Webhook Alertmanager posts critical alerts to"]
     "alertmanager/team-webhook-url"    = ["team", "Webhook Alertmanager posts warnings to"]
+    "alertmanager/on-call-slack-url"   = ["on-call-slack", "Slack incoming webhook for critical alerts"]
+    "alertmanager/team-slack-url"      = ["team-slack", "Slack incoming webhook for warnings"]
   }
 }
 

@@ -33,7 +33,7 @@ variable "password_version" {
 }
 
 variable "alert_webhook_urls" {
-  description = "Where Alertmanager posts alerts: `on-call` (critical) and `team` (warning) webhook URLs, stored as SSM SecureStrings."
+  description = "Where Alertmanager posts alerts: `on-call` (critical) and `team` (warning) webhook URLs, and `on-call-slack` / `team-slack` Slack incoming webhooks (read with alertmanager-slack.yaml), stored as SSM SecureStrings."
   type        = map(string)
   default     = {}
   sensitive   = true
