@@ -227,7 +227,7 @@ go_wrapper argocd "Argo CD $ARGOCD_VERSION (Go $ARGOCD_GOTOOLCHAIN; ~6 min cold)
   GOTOOLCHAIN="$ARGOCD_GOTOOLCHAIN"
 # One binary, named for each component as Argo CD's image does.
 ln -sf "$BIN/cmd" "$BIN/argocd"
-for component in server repo-server application-controller applicationset-controller cmp-server git-ask-pass commit-server; do
+for component in server repo-server application-controller applicationset-controller cmp-server git-ask-pass commit-server notifications; do
   ln -sf "$BIN/cmd" "$BIN/argocd-$component"
 done
 if ! stamp_ok "$TOOLS/argocd/.version" "$ARGOCD_VERSION"; then

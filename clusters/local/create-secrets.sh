@@ -10,9 +10,13 @@
 #   kube-prometheus-stack/grafana-admin  admin-user, admin-password
 #   kube-prometheus-stack/alertmanager-receivers  on-call-webhook-url, team-webhook-url,
 #                                                 on-call-slack-url, team-slack-url
+#   argocd/argocd-notifications-secret            the same four keys
+#
+# Usage: create-secrets.sh [NAMESPACE...]   only the Secrets of these namespaces (default: all)
 set -euo pipefail
 
 KUBECTL=${KUBECTL:-kubectl}
+only=("$@")
 
 # 24 characters from [A-Za-z0-9]. No `tr </dev/urandom | head` pipeline: when head closes the
 # pipe, tr dies of SIGPIPE, and pipefail + set -e end the script without a word. tr reads a
@@ -37,6 +41,7 @@ wait_namespace() {
 create() { # namespace name key=value...
   local ns=$1 name=$2
   shift 2
+  if [ "${#only[@]}" -gt 0 ] && [[ " ${only[*]} " != *" $ns "* ]]; then return; fi
   wait_namespace "$ns"
   if "$KUBECTL" -n "$ns" get secret "$name" >/dev/null 2>&1; then
     echo "secret $ns/$name exists, kept"
@@ -49,6 +54,24 @@ create() { # namespace name key=value...
   echo "secret $ns/$name created"
 }
 
+# Where alerts (Alertmanager) and Argo CD's notifications go: critical alerts, failed syncs and
+# Degraded applications to on-call, warnings and deployments to team. ALERT_WEBHOOK_URL, or
+# each of ON_CALL_WEBHOOK_URL and TEAM_WEBHOOK_URL; Slack incoming webhooks SLACK_WEBHOOK_URL,
+# or ON_CALL_SLACK_URL and TEAM_SLACK_URL (Alertmanager reads them with
+# monitoring/kube-prometheus-stack/alertmanager-slack.yaml among its values files). Unset, they
+# name a local address nobody listens on, and each failed notification is logged.
+unset_url=http://127.0.0.1:9/set-ALERT_WEBHOOK_URL
+receivers=(
+  "on-call-webhook-url=${ON_CALL_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}"
+  "team-webhook-url=${TEAM_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}"
+  "on-call-slack-url=${ON_CALL_SLACK_URL:-${SLACK_WEBHOOK_URL:-$unset_url}}"
+  "team-slack-url=${TEAM_SLACK_URL:-${SLACK_WEBHOOK_URL:-$unset_url}}"
+)
+# argocd first: its namespace exists before the root Application (install.sh creates this
+# one before applying the root, so the first syncs are announced too).
+create argocd argocd-notifications-secret "${receivers[@]}"
+create kube-prometheus-stack alertmanager-receivers "${receivers[@]}"
+
 # The application password is shared by two Secrets: reuse the stored one when present.
 app_password=$("$KUBECTL" -n mongodb get secret mongodb-app -o jsonpath='{.data.password}' 2>/dev/null |
   base64 -d 2>/dev/null || true)
@@ -59,15 +82,4 @@ create mongodb mongodb-app "password=$app_password"
 create pipeline processor-mongodb \
   "MONGODB_URI=mongodb://gpu_analytics:${app_password}@mongodb.mongodb.svc.cluster.local:27017/gpu_analytics?authSource=gpu_analytics"
 create kube-prometheus-stack grafana-admin admin-user=admin "admin-password=$(random)"
-# Where Alertmanager sends critical (on-call) and warning (team) alerts: ALERT_WEBHOOK_URL, or
-# each of ON_CALL_WEBHOOK_URL and TEAM_WEBHOOK_URL. Unset, they name a local address nobody
-# listens on and Alertmanager logs each failed notification: set them to reach someone.
-unset_url=http://127.0.0.1:9/set-ALERT_WEBHOOK_URL
-# Slack incoming webhooks (SLACK_WEBHOOK_URL, or ON_CALL_SLACK_URL and TEAM_SLACK_URL) are read
-# only with monitoring/kube-prometheus-stack/alertmanager-slack.yaml among the values files.
-create kube-prometheus-stack alertmanager-receivers \
-  "on-call-webhook-url=${ON_CALL_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}" \
-  "team-webhook-url=${TEAM_WEBHOOK_URL:-${ALERT_WEBHOOK_URL:-$unset_url}}" \
-  "on-call-slack-url=${ON_CALL_SLACK_URL:-${SLACK_WEBHOOK_URL:-$unset_url}}" \
-  "team-slack-url=${TEAM_SLACK_URL:-${SLACK_WEBHOOK_URL:-$unset_url}}"
 echo "Grafana admin password: kubectl -n kube-prometheus-stack get secret grafana-admin -o jsonpath='{.data.admin-password}' | base64 -d"

@@ -5,7 +5,8 @@
 # is idempotent: a second run repairs what is missing and changes nothing else.
 #
 #   1. Argo CD, through K3s's helm-controller (bootstrap/argo-cd/helmchart.yaml), unless present
-#   2. the root Application and its AppProjects (the objects labelled gpu-analytics.io/install)
+#   2. the root Application and its AppProjects (the objects labelled gpu-analytics.io/install),
+#      after the Secret of Argo CD's notifications, so that the first syncs are announced
 #   3. the local Secrets (clusters/local/create-secrets.sh)
 #   4. a wait until every Application is Synced and Healthy, through the argocd CLI
 #
@@ -48,6 +49,7 @@ fi
 repo_url=${GIT_REPO_URL:-$(awk '$1 == "repoURL:" {print $2; exit}' clusters/local/root-app.yaml)}
 revision=${GIT_REVISION:-$(awk '$1 == "targetRevision:" {print $2; exit}' clusters/local/root-app.yaml)}
 say "the root Application and its AppProjects (Argo CD syncs $repo_url at $revision)"
+KUBECTL=$KUBECTL clusters/local/create-secrets.sh argocd
 manifests=$("$KUSTOMIZE" build clusters/local |
   "$GPU_ANALYTICS" cluster install-manifests --repo-url "$repo_url" --revision "$revision")
 "$KUBECTL" apply -f - <<<"$manifests"

@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from gpu_analytics_tools.cluster_sim import cli as sim_cli
-from gpu_analytics_tools.cluster_sim.layout import missing_tools
+from gpu_analytics_tools.cluster_sim.layout import RECEIVER_PORT, RECEIVER_SOCKET, missing_tools
 from gpu_analytics_tools.testing.cluster_sim import REPO, Installed, RunningSim
+from gpu_analytics_tools.testing.webhooks import WebhookReceiver
 
 INSTALL_TIMEOUT = int(os.environ.get("CLUSTER_TEST_INSTALL_TIMEOUT", "900"))
 
@@ -55,21 +56,28 @@ def cluster_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSim
     sim = sim_cli.start(
         state_dir, source=REPO, charts_dir=Path(charts) if charts else None, owner_pid=os.getpid()
     )
-    running = RunningSim(sim, state_dir, [])
+    # Argo CD's notifications leave the simulation through its receiver port to this (after
+    # the start, which empties the state directory).
+    webhooks = WebhookReceiver(state_dir / RECEIVER_SOCKET).start()
+    running = RunningSim(sim, state_dir, [], webhooks)
     try:
         yield running
     finally:
+        webhooks.stop()
         left = sim_cli.stop(state_dir)
         assert not left, f"still running after the simulation stopped: {left}"
 
 
 @pytest.fixture(scope="session")
 def installed(cluster_sim: RunningSim) -> Installed:
-    """clusters/local/install.sh, run from the served checkout as a person runs it."""
+    """clusters/local/install.sh, run from the served checkout as a person runs it, with the
+    alert and notification webhooks pointing at the session's receiver."""
     started = time.monotonic()
     proc = cluster_sim.run(
         "clusters/local/install.sh", check=False, timeout=INSTALL_TIMEOUT + 120,
         INSTALL_TIMEOUT=str(INSTALL_TIMEOUT),
+        ON_CALL_WEBHOOK_URL=f"http://127.0.0.1:{RECEIVER_PORT}/on-call",
+        TEAM_WEBHOOK_URL=f"http://127.0.0.1:{RECEIVER_PORT}/team",
     )  # fmt: skip
     cluster_sim.sample_connections()
     output = proc.stdout + proc.stderr

@@ -69,7 +69,8 @@ def test_a_chart_that_renders_no_argo_cd_settings_is_refused(tmp_path: Path) -> 
     archive = argocd.chart_archive(tmp_path, helmchart)
     assert archive == tmp_path / "argo-cd-0.0.1.tgz"
     with pytest.raises(
-        RuntimeError, match="renders no argocd-cm, argocd-cmd-params-cm, argocd-rbac-cm"
+        RuntimeError,
+        match="renders no argocd-cm, argocd-cmd-params-cm, argocd-notifications-cm, argocd-rbac-cm",
     ):
         argocd.rendered_settings(
             binary, archive, helmchart, kubernetes_version(), tmp_path / "work"
@@ -79,5 +80,17 @@ def test_a_chart_that_renders_no_argo_cd_settings_is_refused(tmp_path: Path) -> 
 def test_without_the_chart_the_values_alone_give_the_settings(tmp_path: Path) -> None:
     assert argocd.chart_archive(None, HELMCHART) is None
     assert argocd.chart_archive(tmp_path, HELMCHART) is None  # a CHARTS_DIR without it
-    names = [o["metadata"]["name"] for o in argocd.settings(argocd.chart_values(HELMCHART))]
-    assert names == ["argocd-cm", "argocd-cmd-params-cm", "argocd-rbac-cm", "argocd-secret"]
+    objs = argocd.settings(argocd.chart_values(HELMCHART))
+    names = [o["metadata"]["name"] for o in objs]
+    assert names == [
+        "argocd-cm", "argocd-cmd-params-cm", "argocd-rbac-cm", "argocd-notifications-cm",
+        "argocd-secret",
+    ]  # fmt: skip
+    # As the chart writes it: the context, then every service, template and trigger as is.
+    notifications = objs[3]["data"]
+    assert notifications["context"] == "argocdUrl: http://localhost:8080\n"
+    assert notifications["service.webhook.on-call"].startswith("url: $on-call-webhook-url")
+    assert {"template.app-deployed", "trigger.on-sync-failed", "subscriptions"} <= set(
+        notifications
+    )
+    assert yaml.safe_load(notifications["subscriptions"])[0]["recipients"] == ["on-call"]

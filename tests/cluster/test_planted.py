@@ -4,9 +4,11 @@ reverted and the tree converges again."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -137,3 +139,39 @@ def test_a_wave_inversion_stops_the_tree(planted: Installed) -> None:
     blocking = proc.stderr.rsplit("blocking:", 1)[-1]
     assert "planted-early" in blocking and "planted-late" not in proc.stderr
     assert planted.sim.kubectl("get", "namespace", "planted", check=False).returncode != 0
+
+
+def sync_failures(received: list[tuple[str, Any]], app: str) -> list[dict[str, Any]]:
+    return [
+        body for path, body in received
+        if path == "/on-call" and body.get("event") == "sync-failed"
+        and body.get("application") == app
+    ]  # fmt: skip
+
+
+def test_a_failed_sync_is_sent_to_on_call(planted: Installed) -> None:
+    """Argo CD's notifications controller tells on-call, through the session's receiver. The
+    planted Application retries no sync (Argo CD's automated default is five), so its one
+    attempt is the failure."""
+    files = add_apps(planted, "planted-failing")
+    files["apps/pipeline/planted-failing.yaml"] = APP.format(
+        name="planted-failing", wave=5, project="default", path="tests/cluster/planted/failing",
+        namespace="planted-nowhere",
+    ) + "    retry:\n      limit: 0\n"  # fmt: skip
+    files["tests/cluster/planted/failing/kustomization.yaml"] = "resources: [configmap.yaml]\n"
+    files["tests/cluster/planted/failing/configmap.yaml"] = (
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: planted, namespace: planted-nowhere}\n"
+    )
+    push(planted, files, "planted: an Application whose sync fails")
+    received = planted.sim.webhooks.wait(
+        120, until=lambda got: sync_failures(got, "planted-failing")
+    )
+    pages = sync_failures(received, "planted-failing")
+    report("on-call received: " + json.dumps(pages[:1], indent=1))
+    assert pages, [body for _, body in received][-5:]
+    page = pages[0]
+    assert page["project"] == "default" and page["sync"] == "OutOfSync"
+    assert 'namespaces "planted-nowhere" not found' in page["message"]  # Argo CD's words
+    assert len(page["revision"]) == 40
+    assert page["url"] == "http://localhost:8080/applications/planted-failing"
+    assert len(pages) == 1  # once per sync attempt, not once per refresh

@@ -6,14 +6,11 @@ that receiver here."""
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from gpu_analytics_tools.gitops.alertmanager import helm_merge
 from gpu_analytics_tools.observability.prometheus import write_config
 from gpu_analytics_tools.stack.pipeline import prometheus_binary
 from gpu_analytics_tools.stack.process import free_port, spawn, stop_child
+from gpu_analytics_tools.testing.webhooks import WebhookReceiver
 from gpu_analytics_tools.tools import find
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,28 +39,8 @@ def config(*extra: Path) -> dict[str, Any]:
     return dict(values["alertmanager"]["config"])
 
 
-class Receiver(ThreadingHTTPServer):
-    """A webhook endpoint that keeps what it was sent: (path, payload) each."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, dict[str, Any]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                outer.received.append((self.path, json.loads(body)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-
-
 def start_alertmanager(
-    tmp_path: Path, cfg: dict[str, Any], receiver: Receiver
+    tmp_path: Path, cfg: dict[str, Any], receiver: WebhookReceiver
 ) -> tuple[str, subprocess.Popen[bytes]]:
     """A real Alertmanager on `cfg`, each of its Secret's URL files naming a path of `receiver`
     (the key's name: /on-call-webhook-url, /team-slack-url, ...)."""
@@ -72,7 +50,7 @@ def start_alertmanager(
     text = yaml.safe_dump(cfg)
     for key in set(re.findall(re.escape(SECRET_DIR) + r"([\w-]+)", text)):
         url_file = tmp_path / key
-        url_file.write_text(f"http://127.0.0.1:{receiver.server_port}/{key}")
+        url_file.write_text(f"http://127.0.0.1:{receiver.port}/{key}")
         text = text.replace(f"{SECRET_DIR}{key}", str(url_file))
     # Seconds, not minutes: the grouping is what is tested, not its timing.
     routed = yaml.safe_load(text)
@@ -97,15 +75,16 @@ def start_alertmanager(
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = Receiver()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+def receiver() -> Iterator[WebhookReceiver]:
+    server = WebhookReceiver().start()
     yield server
-    server.shutdown()
+    server.stop()
 
 
 @pytest.fixture
-def alertmanager(tmp_path: Path, receiver: Receiver) -> Iterator[tuple[str, Receiver]]:
+def alertmanager(
+    tmp_path: Path, receiver: WebhookReceiver
+) -> Iterator[tuple[str, WebhookReceiver]]:
     url, proc = start_alertmanager(tmp_path, config(), receiver)
     try:
         yield url, receiver
@@ -119,16 +98,14 @@ def post(url: str, *alerts: dict[str, str]) -> None:
     assert httpx.post(f"{url}/api/v2/alerts", json=body, timeout=5).status_code == 200
 
 
-def wait_for(receiver: Receiver, count: int, seconds: float = 15) -> list[tuple[str, Any]]:
-    deadline = time.monotonic() + seconds
-    while len(receiver.received) < count and time.monotonic() < deadline:
-        time.sleep(0.2)
+def wait_for(receiver: WebhookReceiver, count: int, seconds: float = 15) -> list[tuple[str, Any]]:
+    receiver.wait(seconds, until=lambda got: len(got) >= count)
     time.sleep(2)  # and nothing more arrives
     return receiver.received
 
 
 def test_critical_pages_on_call_and_warnings_go_to_the_team_grouped(
-    alertmanager: tuple[str, Receiver],
+    alertmanager: tuple[str, WebhookReceiver],
 ) -> None:
     url, receiver = alertmanager
     post(
@@ -159,7 +136,7 @@ def test_critical_pages_on_call_and_warnings_go_to_the_team_grouped(
 
 
 def test_a_down_dependency_silences_the_symptoms_it_causes(
-    alertmanager: tuple[str, Receiver],
+    alertmanager: tuple[str, WebhookReceiver],
 ) -> None:
     url, receiver = alertmanager
     post(
@@ -196,7 +173,7 @@ def test_the_slack_file_restates_the_receivers_and_adds_slack_only() -> None:
 
 
 def test_with_the_slack_file_a_page_reaches_the_webhook_and_slack(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
     url, proc = start_alertmanager(tmp_path, config(SLACK), receiver)
     try:
@@ -210,7 +187,7 @@ def test_with_the_slack_file_a_page_reaches_the_webhook_and_slack(
 
 
 def test_a_rule_that_fires_on_prometheus_pages_through_alertmanager(
-    tmp_path: Path, receiver: Receiver
+    tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
     """The whole way: our rules on a real Prometheus, which finds no processor up (its target
     is a closed port), fires ProcessorDown and sends it to the real Alertmanager, which pages
@@ -241,11 +218,9 @@ def test_a_rule_that_fires_on_prometheus_pages_through_alertmanager(
         prom_dir / "prometheus.log", cwd=prom_dir,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not any(
-            p["groupLabels"].get("alertname") == "ProcessorDown" for _, p in receiver.received
-        ):
-            time.sleep(0.5)
+        receiver.wait(60, until=lambda got: any(
+            p["groupLabels"].get("alertname") == "ProcessorDown" for _, p in got
+        ))  # fmt: skip
     finally:
         stop_child(prom_proc, 10)
         stop_child(am_proc, 10)

@@ -1,7 +1,7 @@
 """Argo CD in the simulation: its settings as the bootstrap HelmChart's values give them,
 and the processes the chart would run as pods (repo-server, application-controller,
-argocd-server, redis). The ApplicationSet controller, Dex and notifications are left out:
-the tree uses none of them."""
+argocd-server, redis, and the notifications controller where the values enable it). The
+ApplicationSet controller and Dex are left out: the tree uses neither."""
 
 from __future__ import annotations
 
@@ -20,6 +20,31 @@ PART_OF = {"app.kubernetes.io/part-of": "argocd"}  # Argo CD only watches labell
 # ConfigMaps the chart renders from `configs.<key>` of its values.
 CHART_CONFIGMAPS = {"cm": "argocd-cm", "params": "argocd-cmd-params-cm", "rbac": "argocd-rbac-cm"}
 CHART_KEYS_NOT_DATA = {"create", "annotations", "labels"}  # chart switches, not settings
+NOTIFICATIONS_CM = "argocd-notifications-cm"
+
+
+def notifications_enabled(values: dict[str, Any]) -> bool:
+    """The chart's `notifications.enabled` (its default is on)."""
+    return bool((values.get("notifications") or {}).get("enabled", True))
+
+
+def notifications_settings(values: dict[str, Any]) -> Obj:
+    """argocd-notifications-cm as the chart writes it from `notifications`: the context with
+    argocdUrl, then the notifiers, templates and triggers as they are, the subscriptions as
+    YAML text."""
+    section = values.get("notifications") or {}
+    context = {"argocdUrl": section.get("argocdUrl") or "", **(section.get("context") or {})}
+    data = {"context": yaml.safe_dump(context)}
+    for key in ("notifiers", "templates", "triggers"):
+        data.update({k: _as_data(v) for k, v in (section.get(key) or {}).items()})
+    if subscriptions := section.get("subscriptions"):
+        data["subscriptions"] = yaml.safe_dump(subscriptions)
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": NOTIFICATIONS_CM, "namespace": NAMESPACE, "labels": dict(PART_OF)},
+        "data": data,
+    }
 
 
 def chart_values(helmchart: Path) -> dict[str, Any]:
@@ -56,6 +81,8 @@ def settings(values: dict[str, Any]) -> list[Obj]:
                 "data": data,
             }
         )
+    if notifications_enabled(values):
+        objs.append(notifications_settings(values))
     objs.append(
         {
             "apiVersion": "v1",
@@ -79,10 +106,11 @@ def chart_archive(charts_dir: Path | None, helmchart: Path) -> Path | None:
 def rendered_settings(
     helm: Path, archive: Path, helmchart: Path, kube_version: str, workdir: Path
 ) -> list[Obj]:
-    """argocd-cm, argocd-cmd-params-cm and argocd-rbac-cm as the chart renders them from the
-    HelmChart, as K3s's helm-controller installs it (release: the HelmChart's name, namespace:
-    its targetNamespace): our values over the chart's defaults, such as its
-    ignoreResourceUpdates rules, which `settings` cannot know. argocd-secret as `settings`."""
+    """argocd-cm, argocd-cmd-params-cm, argocd-rbac-cm (and argocd-notifications-cm where the
+    values enable notifications) as the chart renders them from the HelmChart, as K3s's
+    helm-controller installs it (release: the HelmChart's name, namespace: its
+    targetNamespace): our values over the chart's defaults, such as its ignoreResourceUpdates
+    rules, which `settings` cannot know. argocd-secret as `settings`."""
     doc = yaml.safe_load(helmchart.read_text())
     release, _ = helmchart_release("simulation", doc, str(helmchart))
     try:
@@ -92,6 +120,8 @@ def rendered_settings(
     except TemplateError as exc:
         raise RuntimeError(f"helm template {archive.name}: {exc}") from exc
     wanted = set(CHART_CONFIGMAPS.values())
+    if notifications_enabled(chart_values(helmchart)):
+        wanted.add(NOTIFICATIONS_CM)
     found = {
         obj["metadata"]["name"]: obj
         for obj in docs
@@ -102,7 +132,7 @@ def rendered_settings(
     if missing := wanted - set(found):
         raise RuntimeError(f"{archive.name} renders no {', '.join(sorted(missing))}")
     secret = [o for o in settings({}) if o["kind"] == "Secret"]
-    return [found[name] for name in CHART_CONFIGMAPS.values()] + secret
+    return [found[name] for name in sorted(wanted)] + secret
 
 
 def env(kubeconfig: Path, redis: str, home: Path, path: str, tmp: Path) -> dict[str, str]:

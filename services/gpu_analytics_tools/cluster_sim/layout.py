@@ -29,6 +29,12 @@ ARGOCD_SERVER_PORT = 8080
 GIT_PORT = 9418
 CHARTS_PORT = 8879
 PROMETHEUS_OPERATOR_PORT = 8085
+NOTIFICATIONS_METRICS_PORT = 9001
+# Inside the simulation, 127.0.0.1:RECEIVER_PORT reaches whatever listens on the Unix socket
+# RECEIVER_SOCKET of its state directory on the host: a test's webhook receiver (Argo CD's
+# notifications), with no route out of the simulation's namespace.
+RECEIVER_PORT = 8090
+RECEIVER_SOCKET = "receiver.sock"
 SERVICE_CIDR = "10.43.0.0/16"  # K3s's default
 GIT_URL = f"git://127.0.0.1:{GIT_PORT}/gpu-analytics.git"
 CHARTS_URL = f"http://127.0.0.1:{CHARTS_PORT}"
@@ -36,7 +42,7 @@ BRANCH = "cluster-sim"
 
 TOOLS = [
     "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok",
-    "argocd", "redis-server", "kustomize", "helm", "prometheus-operator",
+    "argocd", "argocd-notifications", "redis-server", "kustomize", "helm", "prometheus-operator",
 ]  # fmt: skip
 
 

@@ -4,7 +4,8 @@ Without kube-proxy an API server dials Service IPs (admission webhooks, aggregat
 straight out of the default route. The supervisor therefore moves itself, and so every
 process it starts, into a new network namespace with only loopback up: nothing there can
 reach another address. It binds the host-side listeners first, so kubectl and the argocd
-CLI on the host reach the API server and argocd-server through them.
+CLI on the host reach the API server and argocd-server through them. The one way out is a
+port forwarded to a Unix socket on the host's file system, for a test's webhook receiver.
 """
 
 from __future__ import annotations
@@ -93,3 +94,19 @@ async def forward(listener: socket.socket, target_port: int) -> asyncio.Server:
         await asyncio.gather(_pipe(client_r, inner_w), _pipe(inner_r, client_w))
 
     return await asyncio.start_server(handle, sock=listener)
+
+
+async def forward_to_unix(port: int, path: Path) -> asyncio.Server:
+    """Accept on 127.0.0.1:port in this process's namespace and connect each client to the
+    Unix socket `path` (a file, so reachable from any namespace); a client is closed when
+    nothing listens there."""
+
+    async def handle(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        try:
+            inner_r, inner_w = await asyncio.open_unix_connection(str(path))
+        except OSError:
+            client_w.close()
+            return
+        await asyncio.gather(_pipe(client_r, inner_w), _pipe(inner_r, client_w))
+
+    return await asyncio.start_server(handle, "127.0.0.1", port)

@@ -53,7 +53,10 @@ from gpu_analytics_tools.cluster_sim.layout import (
     GIT_PORT,
     KCM_PORT,
     KWOK_PORT,
+    NOTIFICATIONS_METRICS_PORT,
     PROMETHEUS_OPERATOR_PORT,
+    RECEIVER_PORT,
+    RECEIVER_SOCKET,
     REDIS_PORT,
     REPO_SERVER_PORT,
     SCHEDULER_PORT,
@@ -354,6 +357,13 @@ class Supervisor:
         ], env)  # fmt: skip
         self.wait_for(server, lambda: urllib.request.urlopen(
             f"http://127.0.0.1:{ARGOCD_SERVER_PORT}/healthz", timeout=2).status == 200)  # fmt: skip
+        if argocd.notifications_enabled(values):
+            notifications = self.spawn("argocd-notifications", [
+                str(argocd_bin / "argocd-notifications"), f"--argocd-repo-server={repo_addr}",
+                "--argocd-repo-server-plaintext", f"--metrics-port={NOTIFICATIONS_METRICS_PORT}",
+                "--loglevel=info",
+            ], env)  # fmt: skip
+            self.wait_for(notifications, lambda: port_open("127.0.0.1", NOTIFICATIONS_METRICS_PORT))
 
     # ---- chart controllers (operators.py) -------------------------------------------------
 
@@ -407,6 +417,7 @@ class Supervisor:
             servers = [
                 await netns.forward(listeners["api"], API_PORT),  # type: ignore[arg-type]
                 await netns.forward(listeners["argocd"], ARGOCD_SERVER_PORT),  # type: ignore[arg-type]
+                await netns.forward_to_unix(RECEIVER_PORT, self.layout.root / RECEIVER_SOCKET),
             ]
             provisioner = asyncio.create_task(builtins.LocalPathProvisioner(client).run())
             self.state.ready = True

@@ -24,6 +24,8 @@ For each cluster (every folder of clusters/ with a root-app.yaml) it
 5. runs ``amtool check-config`` (the cluster's Alertmanager release) on the Alertmanager
    configuration of kube-prometheus-stack's values, with and without the opt-in Slack file,
    and on the ``alertmanager.yaml`` of every Secret the chart step rendered (alertmanager.py);
+6. reads Argo CD's notification services, templates, triggers and subscriptions as its
+   notifications controller does, and checks that they fit together (argocd_notifications.py);
 
 then runs checkov on all rendered manifests of the tree (not the charts'), with the explicit
 skip list ``CHECKOV_SKIPS``. Exits 1 on any finding. Charts come from ``CHARTS_DIR`` or are
@@ -48,6 +50,7 @@ from gpu_analytics_tools.gitops.alertmanager import (
     configurations,
     rendered_configurations,
 )
+from gpu_analytics_tools.gitops.argocd_notifications import check_repo as check_notifications
 from gpu_analytics_tools.gitops.chart_releases import dig
 from gpu_analytics_tools.gitops.charts import ChartRenderer
 from gpu_analytics_tools.gitops.checkov import CHECKOV_SKIPS, run_checkov
@@ -169,6 +172,9 @@ def validate(
         if finding := check_config(tools.amtool, where, config):
             report.findings.append(finding)
     out(f"amtool check-config: {report.alertmanager_configs} Alertmanager configurations")
+    notifications = check_notifications(repo)
+    report.findings += notifications
+    out(f"Argo CD notifications: {len(notifications)} findings")
     if checkov:
         for check, reason in CHECKOV_SKIPS.items():
             out(f"checkov skips {check}: {reason}")

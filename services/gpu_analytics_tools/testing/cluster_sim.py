@@ -15,6 +15,7 @@ from gpu_analytics_tools.cluster_sim import cli as sim_cli
 from gpu_analytics_tools.cluster_sim import netns
 from gpu_analytics_tools.cluster_sim.layout import install_path
 from gpu_analytics_tools.stack.paths import repo_root
+from gpu_analytics_tools.testing.webhooks import WebhookReceiver
 
 REPO = repo_root()
 TOOLS_BIN = REPO / ".tools" / "bin"
@@ -30,6 +31,8 @@ class RunningSim:
     sim: sim_cli.Sim
     state_dir: Path
     loopback_samples: list[set[str]]
+    # What the simulation posts to 127.0.0.1:RECEIVER_PORT (Argo CD's notifications).
+    webhooks: WebhookReceiver
 
     def env(self, **extra: str) -> dict[str, str]:
         env = dict(os.environ)
