@@ -12,7 +12,8 @@
 #   .tools/checkov  checkov, resolved in the same lock (its pins conflict with pytest's)
 #   .tools/bin/     uv, kubeconform, kustomize, alertmanager, amtool, actionlint, terraform,
 #                   prometheus, promtool, sloth
-#   .tools/kafka/   Apache Kafka broker and tools jars (version = platform/kafka image tag)
+#   .tools/kafka/   Apache Kafka broker and tools jars (version = platform/kafka image tag) and
+#                   the JMX exporter agent the brokers load (agent/)
 #   .tools/schemas/ Kubernetes JSON schemas for kubeconform
 #   .tools/bin/     kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, etcd, kwok,
 #                   helm, argocd (+ its component names), redis-server, prometheus-operator:
@@ -73,6 +74,11 @@ java_major=$(java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.sp
 KAFKA_VERSION=$(awk '/name: apache\/kafka/ {found=1} found && /newTag:/ {gsub(/["'"'"' ]/, "", $2); print $2; exit}' \
   platform/kafka/base/kustomization.yaml 2>/dev/null || true)
 [ -n "$KAFKA_VERSION" ] || die "cannot read the apache/kafka image tag from platform/kafka/base/kustomization.yaml"
+# The JMX exporter agent the brokers load (platform/kafka/base: version and SHA-256 of the jar).
+JMX_AGENT_VERSION=$(awk -F= '/- JMX_AGENT_VERSION=/ {print $2; exit}' platform/kafka/base/kustomization.yaml)
+JMX_AGENT_SHA256=$(awk -F= '/- JMX_AGENT_SHA256=/ {print $2; exit}' platform/kafka/base/kustomization.yaml)
+[ -n "$JMX_AGENT_VERSION" ] && [ -n "$JMX_AGENT_SHA256" ] ||
+  die "cannot read JMX_AGENT_VERSION and JMX_AGENT_SHA256 from platform/kafka/base/kustomization.yaml"
 
 # ---- 1. uv ----------------------------------------------------------------------------------
 begin "uv $UV_VERSION"
@@ -93,14 +99,21 @@ done_
 
 # ---- 3. Kafka jars --------------------------------------------------------------------------
 if [ "$TIER" = validate ]; then :; else
-begin "Apache Kafka $KAFKA_VERSION jars (Maven)"
-if stamp_ok "$TOOLS/kafka/libs/.version" "$KAFKA_VERSION"; then done_ "already installed"; else
-  rm -rf "$TOOLS/kafka/libs"
+begin "Apache Kafka $KAFKA_VERSION jars, JMX exporter agent $JMX_AGENT_VERSION (Maven)"
+kafka_stamp="$KAFKA_VERSION jmx $JMX_AGENT_VERSION"
+if stamp_ok "$TOOLS/kafka/libs/.version" "$kafka_stamp"; then done_ "already installed"; else
+  rm -rf "$TOOLS/kafka/libs" "$TOOLS/kafka/agent"
   mvn -B -q -f scripts/kafka/pom.xml -Dkafka.version="$KAFKA_VERSION" \
     dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$TOOLS/kafka/libs" \
     >"$ROOT/.cache/setup-kafka.log" 2>&1 \
     || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the Kafka $KAFKA_VERSION jars"; }
-  echo "$KAFKA_VERSION" >"$TOOLS/kafka/libs/.version"
+  mvn -B -q dependency:copy -Dartifact="io.prometheus.jmx:jmx_prometheus_javaagent:$JMX_AGENT_VERSION" \
+    -Dmdep.stripVersion=true -DoutputDirectory="$TOOLS/kafka/agent" \
+    >>"$ROOT/.cache/setup-kafka.log" 2>&1 \
+    || { cat "$ROOT/.cache/setup-kafka.log" >&2; die "mvn could not fetch the JMX exporter agent $JMX_AGENT_VERSION"; }
+  echo "$JMX_AGENT_SHA256  $TOOLS/kafka/agent/jmx_prometheus_javaagent.jar" | sha256sum -c --quiet - \
+    || die "the JMX exporter agent's SHA-256 is not the one platform/kafka/base pins"
+  echo "$kafka_stamp" >"$TOOLS/kafka/libs/.version"
   done_
 fi
 fi

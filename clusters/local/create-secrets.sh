@@ -6,6 +6,7 @@
 #
 #   mongodb/mongodb-root              username, password    MongoDB root user
 #   mongodb/mongodb-app               password              application user (gpu_analytics)
+#   mongodb/mongodb-exporter          password, MONGODB_URI the exporter's user (exporter)
 #   pipeline/processor-mongodb        MONGODB_URI           the processor's connection string
 #   kube-prometheus-stack/grafana-admin  admin-user, admin-password
 #   kube-prometheus-stack/alertmanager-receivers  on-call-webhook-url, team-webhook-url,
@@ -76,9 +77,12 @@ create kube-prometheus-stack alertmanager-receivers "${receivers[@]}"
 app_password=$("$KUBECTL" -n mongodb get secret mongodb-app -o jsonpath='{.data.password}' 2>/dev/null |
   base64 -d 2>/dev/null || true)
 app_password=${app_password:-$(random)}
+exporter_password=$(random)
 
 create mongodb mongodb-root username=root "password=$(random)"
 create mongodb mongodb-app "password=$app_password"
+create mongodb mongodb-exporter "password=$exporter_password" \
+  "MONGODB_URI=mongodb://exporter:${exporter_password}@mongodb.mongodb.svc.cluster.local:27017/admin?authSource=admin"
 create pipeline processor-mongodb \
   "MONGODB_URI=mongodb://gpu_analytics:${app_password}@mongodb.mongodb.svc.cluster.local:27017/gpu_analytics?authSource=gpu_analytics"
 create kube-prometheus-stack grafana-admin admin-user=admin "admin-password=$(random)"

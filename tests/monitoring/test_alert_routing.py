@@ -235,3 +235,28 @@ def test_a_rule_that_fires_on_prometheus_pages_through_alertmanager(
     assert alert["annotations"]["runbook_url"].endswith("monitoring/README.md#processordown")
     assert not [p for path, p in receiver.received if path.startswith("/team")
                 and p["groupLabels"].get("alertname") == "ProcessorDown"]  # fmt: skip
+
+
+def test_mongodb_down_silences_the_processor_losing_it_not_losing_kafka(
+    alertmanager: tuple[str, WebhookReceiver],
+) -> None:
+    url, receiver = alertmanager
+    post(
+        url,
+        {"alertname": "MongoDBDown", "severity": "critical", "namespace": "mongodb"},
+        {
+            "alertname": "DependencyDown", "severity": "critical", "namespace": "pipeline",
+            "dependency": "mongodb",
+        },
+        {
+            "alertname": "DependencyDown", "severity": "critical", "namespace": "pipeline",
+            "dependency": "kafka",
+        },
+    )  # fmt: skip
+    received = wait_for(receiver, 2)
+    pages = sorted(
+        (p["groupLabels"]["alertname"], a["labels"].get("dependency", ""))
+        for _, p in received
+        for a in p["alerts"]
+    )
+    assert pages == [("DependencyDown", "kafka"), ("MongoDBDown", "")], received

@@ -48,6 +48,7 @@ def report(stack: StackEnv, tmp_path_factory: pytest.TempPathFactory) -> Report:
         stack.bootstrap_servers,
         stack.mongodb_uri,
         state,
+        kafka_metrics=stack.local.kafka.metrics_address if stack.local else None,
         extra_queries=PLANTED,
         render_to=state / "png",
     )

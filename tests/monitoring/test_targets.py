@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from gpu_analytics_tools.observability.prometheus import write_config
-from gpu_analytics_tools.observability.targets import cluster_targets
+from gpu_analytics_tools.observability.targets import all_targets, cluster_targets
 
 REPO = Path(__file__).resolve().parents[2]
 BASE = REPO / "services" / "deploy" / "base"
@@ -30,6 +30,20 @@ def test_labels_are_those_the_operator_gives() -> None:
     }
     assert targets["producer"].labels["endpoint"] == "metrics"
     assert targets["producer"].port == 9100
+
+
+def test_the_brokers_exporter_is_a_target_with_the_statefulsets_labels() -> None:
+    targets = all_targets(REPO)
+    assert set(targets) == {"processor", "producer", "kafka-metrics"}
+    assert targets["kafka-metrics"].port == 9404
+    assert targets["kafka-metrics"].labels == {
+        "job": "kafka-metrics",
+        "namespace": "kafka",
+        "service": "kafka-metrics",
+        "endpoint": "metrics",
+        "pod": "kafka-local",
+        "container": "kafka",
+    }
 
 
 def test_labels_follow_the_manifests(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ def verify_observability(render_to: str | None = None, linger_s: float = 0) -> N
                 env.bootstrap_servers,
                 env.mongodb_uri,
                 Path(tmp),
+                kafka_metrics=env.local.kafka.metrics_address if env.local else None,
                 progress=say,
                 render_to=Path(render_to) if render_to else None,
                 linger_s=linger_s,

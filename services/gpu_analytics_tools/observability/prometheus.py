@@ -10,7 +10,7 @@ import httpx
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from gpu_analytics_tools.observability.targets import cluster_targets
+from gpu_analytics_tools.observability.targets import all_targets
 from gpu_analytics_tools.stack.paths import repo_root
 
 # Where our PrometheusRules live: hand-written alerts and Sloth's generated SLO rules.
@@ -61,7 +61,7 @@ def write_config(
     """prometheus.yml scraping `addresses` (service name -> host:port) with the labels the
     ServiceMonitors give in the cluster, and loading all our rules."""
     rule_files = write_rule_files(state / "rules", root)
-    targets = cluster_targets(None if root is None else root / "services" / "deploy" / "base")
+    targets = all_targets(root)
     jobs = []
     for service, address in addresses.items():
         labels = dict(targets[service].labels)

@@ -4,7 +4,8 @@ The Prometheus operator turns a ServiceMonitor endpoint into a scrape job whose 
 `job` (the Service's name; no jobLabel is set), `namespace`, `service`, `endpoint` (the port
 name), `pod` and `container` (the container that declares the target port). Locally the same
 labels are set as static labels, so rules and dashboards run unchanged on `make dev`. They are
-read from services/deploy/base rather than repeated, so a renamed Service or port shows here.
+read from the bases that hold ServiceMonitors (the pipeline's services/deploy/base, the
+brokers' platform/kafka/base) rather than repeated, so a renamed Service or port shows here.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 import yaml
 
 from gpu_analytics_tools.stack.paths import repo_root
+
+# The Kustomize bases with ServiceMonitors for what runs locally too.
+MONITORED_BASES = ("services/deploy/base", "platform/kafka/base")
 
 
 @dataclass(frozen=True)
@@ -37,9 +41,18 @@ def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return bool(selector) and selector.items() <= labels.items()
 
 
+def all_targets(root: Path | None = None) -> dict[str, Target]:
+    """The targets of every base in MONITORED_BASES, keyed by Service name."""
+    root = root or repo_root()
+    found: dict[str, Target] = {}
+    for base in MONITORED_BASES:
+        found.update(cluster_targets(root / base))
+    return found
+
+
 def cluster_targets(base: Path | None = None) -> dict[str, Target]:
-    """Per ServiceMonitor endpoint of the pipeline: the Service's port and the target labels
-    (`pod` is the Deployment's name with `-local`: one local process per service)."""
+    """Per ServiceMonitor endpoint of a base: the Service's port and the target labels
+    (`pod` is the workload's name with `-local`: one local process per service)."""
     base = base or repo_root() / "services" / "deploy" / "base"
     namespace, docs = _manifests(base)
     by_kind: dict[str, list[dict[str, Any]]] = {}
@@ -78,12 +91,13 @@ def cluster_targets(base: Path | None = None) -> dict[str, Target]:
 def _container(
     by_kind: dict[str, list[dict[str, Any]]], service: dict[str, Any], port_name: str
 ) -> tuple[str, str]:
-    """The Deployment behind the Service and its container that names `port_name`."""
-    for workload in by_kind.get("Deployment", []):
+    """The Deployment or StatefulSet behind the Service and its container that names
+    `port_name`."""
+    for workload in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", []):
         template = workload["spec"]["template"]
         if not _matches(service["spec"]["selector"], template["metadata"]["labels"]):
             continue
         for container in template["spec"]["containers"]:
             if any(p.get("name") == port_name for p in container.get("ports", [])):
                 return workload["metadata"]["name"], container["name"]
-    raise ValueError(f"Service {service['metadata']['name']}: no Deployment has port {port_name}")
+    raise ValueError(f"Service {service['metadata']['name']}: no workload has port {port_name}")

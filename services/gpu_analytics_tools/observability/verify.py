@@ -72,10 +72,19 @@ SETTLED = {
     "gpu_analytics:dead_letter_ratio:rate5m": 1,
 }
 
-# Selectors that a local run cannot give data: said here with the reason, never skipped silently.
+# Series whose data these checks prove: ours, Sloth's, the broker's JMX exporter (which the
+# local broker loads too) and the MongoDB exporter's; `up{...}` of our targets besides.
+OUR_PREFIXES = ("gpu_analytics_", "slo:", "kafka_", "mongodb_")
+
+# Selectors (a metric or a prefix of metrics) that a local run cannot give data: said here with
+# the reason, never skipped silently.
 NO_LOCAL_DATA = {
     "gpu_analytics_nvml_errors_total": "NVML errors need an NVML producer on a GPU node",
+    "mongodb_": "the MongoDB exporter needs a real mongod: the local MongoDB-wire server "
+    "answers none of its serverStatus and replSetGetStatus commands; GitHub CI's mongo "
+    "service runs it (ci.yml)",
 }
+NO_BROKER_METRICS = "the broker runs without the JMX exporter agent (an outside broker)"
 
 
 @dataclass
@@ -142,15 +151,15 @@ def log_fields(log_file: Path) -> set[str]:
 
 def our_selectors(expr: str) -> set[tuple[str, str]]:
     """(metric, selector) of each selector of our series in a PromQL expression: names of our
-    prefixes (gpu_analytics_, Sloth's slo:) and `up{...}` of our targets (a bare `up` is the
-    cluster's). The selector keeps its matchers, not its offset or @."""
+    prefixes (OUR_PREFIXES) and `up{...}` of our targets (a bare `up` is the cluster's).
+    The selector keeps its matchers, not its offset or @."""
     found: set[tuple[str, str]] = set()
 
     def visit(node: promql_parser.Expr) -> None:
         if not isinstance(node, promql_parser.VectorSelector) or not node.name:
             return
         matchers = str(node.matchers)
-        ours = node.name.startswith(("gpu_analytics_", "slo:"))
+        ours = node.name.startswith(OUR_PREFIXES)
         if ours or (node.name == "up" and matchers != "{}"):
             found.add((node.name, node.name + ("" if matchers == "{}" else matchers)))
 
@@ -158,7 +167,21 @@ def our_selectors(expr: str) -> set[tuple[str, str]]:
     return found
 
 
-def check_promql(prom: PrometheusApi, queries: list[Query], report: Report) -> None:
+def no_local_data(selector: str, metric: str, without: dict[str, str]) -> str | None:
+    """Why `selector` can have no data here, if it cannot: NO_LOCAL_DATA, then `without`
+    (selector substrings or metric prefixes for what this run lacks)."""
+    for key, why in {**NO_LOCAL_DATA, **without}.items():
+        if metric.startswith(key) or (key.startswith("up{") and key in selector.replace(" ", "")):
+            return why
+    return None
+
+
+def check_promql(
+    prom: PrometheusApi,
+    queries: list[Query],
+    report: Report,
+    without: dict[str, str] | None = None,
+) -> None:
     for query in queries:
         report.checked.append(query.source)
         expr = substitute(query.expr)
@@ -176,14 +199,23 @@ def check_promql(prom: PrometheusApi, queries: list[Query], report: Report) -> N
             continue
         if not selectors:
             continue  # kube-state-metrics, cAdvisor: a cluster's, not ours to prove here
+        missing = {
+            sel: why
+            for metric, sel in selectors
+            if (why := no_local_data(sel, metric, without or {})) is not None
+        }
         if query.kind != "alert":
             if count:
                 report.with_data.append(query.source)
+            elif missing:
+                report.notes.append(
+                    f"{query.source}: no local data ({'; '.join(missing.values())})"
+                )
             else:
                 report.failures.append(f"{query.source}: no data\n    {expr}")
-        for metric, selector in sorted(selectors):
-            if metric in NO_LOCAL_DATA:
-                report.notes.append(f"{selector}: no local data ({NO_LOCAL_DATA[metric]})")
+        for _metric, selector in sorted(selectors):
+            if selector in missing:
+                report.notes.append(f"{selector}: no local data ({missing[selector]})")
                 continue
             error, count = prom.query(f"count({selector})")
             if error or not count:
@@ -293,13 +325,15 @@ def verify(
     mongodb_uri: str,
     state: Path,
     *,
+    kafka_metrics: str | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     extra_queries: list[Query] | None = None,
     render_to: Path | None = None,
     linger_s: float = 0,
 ) -> Report:
-    """Run the pipeline and Prometheus against the given Kafka and MongoDB, and check; with
-    `render_to`, draw the dashboards from that Prometheus after `linger_s` more seconds."""
+    """Run the pipeline and Prometheus against the given Kafka (its JMX exporter at
+    `kafka_metrics`, host:port) and MongoDB, and check; with `render_to`, draw the dashboards
+    from that Prometheus after `linger_s` more seconds."""
     if prometheus_binary() is None:
         raise FileNotFoundError("prometheus not found in .tools/bin: run `make setup`")
     state.mkdir(parents=True, exist_ok=True)
@@ -328,7 +362,13 @@ def verify(
         "LOG_LEVEL": "INFO",
     }
     pipeline = LocalPipeline(
-        state, env, free_port(), free_port(), prometheus_port=free_port(), scrape=SCRAPE
+        state, env, free_port(), free_port(), prometheus_port=free_port(), scrape=SCRAPE,
+        kafka_metrics=kafka_metrics,
+    )  # fmt: skip
+    without = (
+        {}
+        if kafka_metrics
+        else {"kafka_": NO_BROKER_METRICS, 'up{job="kafka-metrics"': NO_BROKER_METRICS}
     )
     report = Report()
     try:
@@ -359,7 +399,7 @@ def verify(
         progress(f"evaluating {len(rules)} rules and {len(promql) + len(logql)} dashboard queries")
         groups = sum(len(doc["spec"]["groups"]) for doc in prometheus_rules().values())
         check_rule_health(prom, groups, report)
-        check_promql(prom, [*rules, *promql, *(extra_queries or [])], report)
+        check_promql(prom, [*rules, *promql, *(extra_queries or [])], report, without)
         fields = {name: log_fields(state / f"{name}.log") for name in ("processor", "producer")}
         check_logql(logql, alloy_labels(), fields, report)
         report.notes = sorted(set(report.notes))

@@ -45,6 +45,9 @@ def up(
     kafka_port: Annotated[int, typer.Option(envvar="KAFKA_PORT")] = 9092,
     kafka_controller_port: Annotated[int, typer.Option(envvar="KAFKA_CONTROLLER_PORT")] = 9093,
     mongo_port: Annotated[int, typer.Option(envvar="MONGO_PORT")] = 27017,
+    kafka_metrics_port: Annotated[
+        int, typer.Option(envvar="KAFKA_METRICS_PORT", help="The broker's JMX exporter.")
+    ] = 9404,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for both to answer.")] = 90.0,
     state_dir: StateDir = None,
 ) -> None:
@@ -52,7 +55,10 @@ def up(
     stack = LocalStack(
         state_dir=state_dir or default_state_dir(),
         ports=StackPorts(
-            kafka=kafka_port, kafka_controller=kafka_controller_port, mongo=mongo_port
+            kafka=kafka_port,
+            kafka_controller=kafka_controller_port,
+            mongo=mongo_port,
+            kafka_metrics=kafka_metrics_port,
         ),
     )
     if (running := stack.running()) is not None:

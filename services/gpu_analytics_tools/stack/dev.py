@@ -35,6 +35,7 @@ def run_dev() -> int:
         kafka=int(os.environ.get("KAFKA_PORT", "9092")),
         kafka_controller=int(os.environ.get("KAFKA_CONTROLLER_PORT", "9093")),
         mongo=int(os.environ.get("MONGO_PORT", "27017")),
+        kafka_metrics=int(os.environ.get("KAFKA_METRICS_PORT", "9404")),
     )
     stack = LocalStack(state_dir=state, ports=ports)
     try:
@@ -62,6 +63,7 @@ def run_dev() -> int:
         pipeline = LocalPipeline(
             state, env, processor_port, producer_port,
             prometheus_port if with_prometheus else None,
+            kafka_metrics=stack.kafka.metrics_address,
         )  # fmt: skip
         pipeline.start()
         lines = [
@@ -69,6 +71,11 @@ def run_dev() -> int:
             f"processor       http://{HOST}:{processor_port}/api/v1/stats",
             f"producer        http://{HOST}:{producer_port}/metrics",
             f"Kafka           {stack.kafka.bootstrap_servers}",
+            *(
+                [f"Kafka metrics   http://{address}/metrics"]
+                if (address := stack.kafka.metrics_address)
+                else []
+            ),
             f"MongoDB         {stack.mongo.uri}",
         ]
         if pipeline.prometheus_url:

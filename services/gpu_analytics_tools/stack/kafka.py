@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiokafka.client import AIOKafkaClient
 
-from gpu_analytics_tools.stack.paths import kafka_libs_dir
+from gpu_analytics_tools.stack.paths import kafka_libs_dir, repo_root, tools_dir
 from gpu_analytics_tools.stack.process import port_open
 
 # Sized for a laptop or a 2-core CI machine; one partition per topic unless a test asks for more.
@@ -77,22 +77,61 @@ def classpath() -> str:
     return f"{libs}/*"
 
 
+def jmx_agent() -> Path | None:
+    """The Prometheus JMX exporter agent `make setup` copies from Maven Central (the release
+    the cluster's brokers load), None when it is not there."""
+    jar = Path(
+        os.environ.get(
+            "KAFKA_JMX_AGENT", tools_dir() / "kafka" / "agent" / "jmx_prometheus_javaagent.jar"
+        )
+    )
+    return jar if jar.is_file() else None
+
+
+# What the agent publishes: the cluster's file, so local rules and dashboards see the same.
+JMX_EXPORTER_CONFIG = Path("platform/kafka/base/jmx-exporter.yaml")
+
+
 def new_cluster_id() -> str:
     """Kafka's cluster ids are a UUID in URL-safe base64 without padding."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
 class KafkaBroker:
-    def __init__(self, *, home: Path, host: str, port: int, controller_port: int) -> None:
+    def __init__(
+        self,
+        *,
+        home: Path,
+        host: str,
+        port: int,
+        controller_port: int,
+        metrics_port: int | None = None,
+    ) -> None:
         self.home = home
         self.host = host
         self.port = port
         self.controller_port = controller_port
+        self.metrics_port = metrics_port
         self.log_file = home / "kafka.log"
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def metrics_address(self) -> str | None:
+        """host:port of the broker's JMX exporter, None when it runs without one."""
+        if self.metrics_port is None or jmx_agent() is None:
+            return None
+        return f"{self.host}:{self.metrics_port}"
+
+    def _agent(self) -> list[str]:
+        """The JVM option that loads the JMX exporter agent, as in the cluster's brokers."""
+        jar = jmx_agent()
+        if self.metrics_port is None or jar is None:
+            return []
+        config = repo_root() / JMX_EXPORTER_CONFIG
+        return [f"-javaagent:{jar}={self.host}:{self.metrics_port}:{config}"]
 
     def prepare(self) -> list[str]:
         """Write the configuration, format the storage once, return the broker command."""
@@ -141,6 +180,7 @@ class KafkaBroker:
             f"-Xms{heap}",
             "-XX:+UseG1GC",
             "-Djava.awt.headless=true",
+            *self._agent(),
             "kafka.Kafka",
             str(config),
         ]

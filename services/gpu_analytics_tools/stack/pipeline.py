@@ -45,7 +45,8 @@ class Service:
 @dataclass
 class LocalPipeline:
     """The processor on `processor_port`, a producer with /metrics on `producer_port` and, with a
-    `prometheus_port`, Prometheus scraping both every `scrape`; logs and data under `state`."""
+    `prometheus_port`, Prometheus scraping both (and the broker's `kafka_metrics`) every
+    `scrape`; logs and data under `state`."""
 
     state: Path
     env: dict[str, str]  # the services' settings: Kafka, MongoDB, topics, producer rate, ...
@@ -53,6 +54,8 @@ class LocalPipeline:
     producer_port: int
     prometheus_port: int | None = None
     scrape: str = "5s"
+    # host:port of the broker's JMX exporter, scraped as the cluster's kafka-metrics job
+    kafka_metrics: str | None = None
     services: list[Service] = field(default_factory=list)
 
     @property
@@ -85,6 +88,8 @@ class LocalPipeline:
                 raise FileNotFoundError("prometheus not found in .tools/bin: run `make setup`")
             targets = {"processor": f"{HOST}:{self.processor_port}"}
             targets["producer"] = f"{HOST}:{self.producer_port}"
+            if self.kafka_metrics is not None:
+                targets["kafka-metrics"] = self.kafka_metrics
             config = write_config(self.state, targets, interval=self.scrape)
             cmd = [
                 binary,

@@ -35,6 +35,7 @@ class StackPorts:
     kafka: int = 9092
     kafka_controller: int = 9093
     mongo: int = 27017
+    kafka_metrics: int = 9404  # the broker's JMX exporter, as in the cluster
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class LocalStack:
             host=HOST,
             port=self.ports.kafka,
             controller_port=self.ports.kafka_controller,
+            metrics_port=self.ports.kafka_metrics,
         )
         self.mongo = MongoServer(home=state_dir / "mongo", host=HOST, port=self.ports.mongo)
         self.state_file = state_dir / "stack.json"
@@ -112,6 +114,13 @@ class LocalStack:
                 "KAFKA_CONTROLLER_PORT / --kafka-controller-port",
             )
             ensure_port_free(HOST, self.ports.mongo, "MongoDB", "MONGO_PORT / --mongo-port")
+            if self.kafka.metrics_address is not None:
+                ensure_port_free(
+                    HOST,
+                    self.ports.kafka_metrics,
+                    "Kafka metrics",
+                    "KAFKA_METRICS_PORT / --kafka-metrics-port",
+                )
             progress("formatting / preparing Kafka storage")
             kafka_cmd = self.kafka.prepare()
             mongo_cmd = self.mongo.prepare()
@@ -230,8 +239,11 @@ def private_stack(state_dir: Path) -> Iterator[StackEnv]:
     """A stack of one's own on free ports (tests that stop servers, benchmarks)."""
     local = LocalStack(
         state_dir=state_dir,
-        ports=StackPorts(kafka=free_port(), kafka_controller=free_port(), mongo=free_port()),
-    )
+        ports=StackPorts(
+            kafka=free_port(), kafka_controller=free_port(), mongo=free_port(),
+            kafka_metrics=free_port(),
+        ),
+    )  # fmt: skip
     local.start(timeout=120)
     try:
         env = local.env()

@@ -9,9 +9,10 @@ locals {
   # these (`remoteRef.key`: platform/mongodb/overlays/aws/, services/deploy/overlays/aws/,
   # monitoring/kube-prometheus-stack/overlays/aws/); tests/terraform fails when they drift.
   parameters = {
-    "mongodb/root-password"  = "MongoDB root user password"
-    "mongodb/app-password"   = "MongoDB application user password (least-privilege pipeline user)"
-    "grafana/admin-password" = "Grafana admin password"
+    "mongodb/root-password"     = "MongoDB root user password"
+    "mongodb/app-password"      = "MongoDB application user password (least-privilege pipeline user)"
+    "mongodb/exporter-password" = "MongoDB exporter user password (clusterMonitor, read on local)"
+    "grafana/admin-password"    = "Grafana admin password"
   }
   # Parameter name under the prefix => (key of var.alert_webhook_urls, what it holds): values a
   # person gives, not generated. The ExternalSecret of Alertmanager's receivers reads them.

@@ -1,5 +1,6 @@
 """Pipeline overview: what goes in, what is stored, how late, how far behind, what is refused,
-how many replicas run and how busy they are against the HPA's target, and the SLOs."""
+how many replicas run and how busy they are against the HPA's target, the SLOs, and the health
+of the platform under it (brokers, database, lag, restarts, volumes)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from gpu_analytics_tools.observability.dashboards.common import (
 )
 
 INGEST = 'handler=~"/api/v1/(gpu-metrics|token-usage)"'
+KAFKA = 'job="kafka-metrics", namespace="kafka"'
+MONGODB = 'job="mongodb-exporter", namespace="mongodb"'
 LATENCY = "gpu_analytics_end_to_end_latency_seconds_bucket"
 
 
@@ -237,6 +240,108 @@ def board() -> db.Dashboard:
                     "send errors/s {{pod}}",
                     ref="B",
                 ),
+            )
+        )
+        .with_row(db.Row("System health"))
+        .with_panel(
+            single(
+                "Kafka brokers up",
+                "Brokers whose JMX exporter answers Prometheus (job kafka-metrics).",
+                "short",
+                prom(f"sum(up{{{KAFKA}}})"),
+                limits=thresholds((None, "red"), (1, "green")),
+                width=6,
+            )
+        )
+        .with_panel(
+            single(
+                "MongoDB up",
+                "1 when the MongoDB exporter reaches mongod (mongodb_up).",
+                "short",
+                prom(f"max(mongodb_up{{{MONGODB}}})"),
+                limits=thresholds((None, "red"), (1, "green")),
+                width=6,
+            )
+        )
+        .with_panel(
+            single(
+                "Consumer lag",
+                "Records the processor has yet to consume, all topics.",
+                "short",
+                prom(f"sum(gpu_analytics:consumer_lag:sum{{{NAMESPACE}}})"),
+                width=6,
+            )
+        )
+        .with_panel(
+            single(
+                "Pod restarts (1 h)",
+                "Container restarts in the last hour in kafka, mongodb and the pipeline's "
+                "namespace (kube-state-metrics).",
+                "short",
+                prom(
+                    "sum(increase(kube_pod_container_status_restarts_total"
+                    '{namespace=~"kafka|mongodb|$namespace"}[1h]))'
+                ),
+                limits=thresholds((None, "green"), (1, "orange")),
+                width=6,
+            )
+        )
+        .with_panel(
+            graph(
+                "Kafka partitions at risk",
+                "Partitions with fewer in-sync replicas than replicas, and partitions without "
+                "a leader (reported by the active controller).",
+                "short",
+                prom(
+                    f"sum(kafka_server_replicamanager_underreplicatedpartitions{{{KAFKA}}})",
+                    "under-replicated",
+                ),
+                prom(
+                    f"sum(kafka_controller_kafkacontroller_offlinepartitionscount{{{KAFKA}}})",
+                    "offline",
+                    ref="B",
+                ),
+            )
+        )
+        .with_panel(
+            graph(
+                "Kafka request time p99",
+                "Total time of produce and fetch requests at the broker, 99th percentile "
+                "(the worst broker).",
+                "ms",
+                prom(
+                    "max by (request) (kafka_network_requestmetrics_totaltimems"
+                    f'{{{KAFKA}, quantile="0.99"}})',
+                    "{{request}}",
+                ),
+            )
+        )
+        .with_panel(
+            graph(
+                "MongoDB operation latency",
+                "Mean time of MongoDB's reads, writes and commands (serverStatus).",
+                "ms",
+                prom(
+                    "sum by (op_type) (rate(mongodb_ss_opLatencies_latency"
+                    f"{{{MONGODB}}}[$__rate_interval])) / sum by (op_type) "
+                    f"(rate(mongodb_ss_opLatencies_ops{{{MONGODB}}}[$__rate_interval])) / 1000",
+                    "{{op_type}}",
+                ),
+            )
+        )
+        .with_panel(
+            graph(
+                "Data volumes used",
+                "Share of each broker and database volume in use (kubelet); "
+                "DataVolumeNearlyFull fires above 85 %.",
+                "percentunit",
+                prom(
+                    "1 - kubelet_volume_stats_available_bytes"
+                    '{namespace=~"kafka|mongodb"} / kubelet_volume_stats_capacity_bytes'
+                    '{namespace=~"kafka|mongodb"}',
+                    "{{namespace}}/{{persistentvolumeclaim}}",
+                ),
+                limits=thresholds((None, "green"), (0.85, "red")),
             )
         )
     )
