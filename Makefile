@@ -19,7 +19,7 @@ PY_SOURCES := services tests loadtest
 SHELL_SCRIPTS := $(shell git ls-files '*.sh' 2>/dev/null) .ci/run
 DOCKERFILES := $(shell git ls-files '*Dockerfile' 2>/dev/null)
 
-.PHONY: help setup dev test lint validate pytest bench reliability protos images cluster-up cluster-down verify sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
+.PHONY: help setup dev test lint validate pytest bench bench-profile reliability protos images cluster-up cluster-down verify sync-status demo-hpa argocd-ui argocd-ui-screenshot dashboards slos verify-observability clean
 
 help: ## list the targets
 	@awk -F':.*## ' '/^[a-z-]+:.*## / {printf "  make %-20s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -54,8 +54,11 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 	  services/tests/processor/test_ingest_outage.py
 	@$(VENV)/python -m gpu_analytics_tools.testing.reliability .cache/reliability.jsonl
 
-bench: ## performance benchmarks, printing ratios against a reference (not part of test)
-	@$(VENV)/python -m gpu_analytics_tools.bench.run
+bench: ## performance benchmarks, printing ratios against a reference (not part of test); BASE=<rev> adds that revision's processor
+	@$(VENV)/python -m gpu_analytics_tools.bench.run $(if $(BASE),--base $(BASE))
+
+bench-profile: ## where the processor's consumer spends its CPU (py-spy), raw profiles in .cache/bench-profile
+	@$(VENV)/python -m gpu_analytics_tools.bench.profile
 
 dashboards: ## regenerate monitoring/dashboards/*.json from the dashboard code
 	@$(VENV)/gpu-analytics dashboards build

@@ -144,58 +144,62 @@ class GpuFleet(Collector):
         self._gpus: OrderedDict[str, _Sample] = OrderedDict()  # least recently seen first
 
     def update(self, partition: Any, docs: Iterable[dict[str, Any]]) -> None:
-        """Take the stored GPU events of one partition (dicts of GpuMetric fields)."""
+        """Take the stored GPU events of one partition (dicts of GpuMetric fields).
+
+        Per event only the GPU's time and cost are added up (the hot path: every stored
+        sample passes here); its labels and gauge values are built once per GPU and batch,
+        from its newest sample."""
         now = self._clock()
+        newest: dict[str, dict[str, Any]] = {}
         with self._lock:
+            gpus = self._gpus
             for doc in docs:
                 uuid = doc["gpu_uuid"]
-                old = self._gpus.get(uuid)
-                if old is not None and old.ts > doc["ts"]:
-                    old.seen, old.partition = now, partition  # an older sample: still alive
-                    self._gpus.move_to_end(uuid)
-                    continue
-                sample = _Sample(
-                    labels=(
-                        uuid,
-                        str(doc["gpu_index"]),
-                        doc["name"],
-                        doc["host"],
-                        doc.get("namespace") or "",
-                        doc.get("pod") or "",
-                        doc.get("container") or "",
-                    ),  # fmt: skip
-                    ts=doc["ts"],
-                    values={
-                        g.name: doc[g.field] * g.scale
-                        for g in GAUGES
-                        if doc.get(g.field) is not None
-                    },
-                    partition=partition,
-                    seen=now,
-                )
-                if old is not None:
-                    self._accrue(sample, old, doc)
-                self._gpus[uuid] = sample
-                self._gpus.move_to_end(uuid)
-            while len(self._gpus) > self.max_gpus:
-                self._gpus.popitem(last=False)
+                ts = doc["ts"]
+                state = gpus.get(uuid)
+                if state is None:
+                    gpus[uuid] = _Sample((), ts, {}, partition, now)
+                    newest[uuid] = doc
+                elif ts >= state.ts:  # a newer sample, or the same one again
+                    if ts > state.ts:
+                        self._accrue(state, (ts - state.ts).total_seconds(), doc)
+                        state.ts = ts
+                    newest[uuid] = doc
+                else:  # an older sample: the GPU is still alive
+                    state.seen, state.partition = now, partition
+                    gpus.move_to_end(uuid)
+            for uuid, doc in newest.items():
+                state = gpus[uuid]
+                state.labels = (
+                    uuid,
+                    str(doc["gpu_index"]),
+                    doc["name"],
+                    doc["host"],
+                    doc.get("namespace") or "",
+                    doc.get("pod") or "",
+                    doc.get("container") or "",
+                )  # fmt: skip
+                state.values = {
+                    g.name: doc[g.field] * g.scale for g in GAUGES if doc.get(g.field) is not None
+                }
+                state.seen, state.partition = now, partition
+                gpus.move_to_end(uuid)
+            while len(gpus) > self.max_gpus:
+                gpus.popitem(last=False)
 
-    def _accrue(self, new: _Sample, old: _Sample, doc: dict[str, Any]) -> None:
-        """Carry the GPU's counters over and add the time since its previous sample."""
-        new.seconds, new.cost_usd = old.seconds, old.cost_usd
-        new.idle_seconds, new.idle_cost_usd = old.idle_seconds, old.idle_cost_usd
-        if new.ts <= old.ts:
-            return  # the same sample again
-        gap = min((new.ts - old.ts).total_seconds(), self.ttl_s)
+    def _accrue(self, state: _Sample, gap_s: float, doc: dict[str, Any]) -> None:
+        """Add the time since the GPU's previous sample (at most ttl_s), priced at this
+        sample's rate, and the idle part of it when a pod held the GPU below the threshold."""
+        gap = min(gap_s, self.ttl_s)
         price = doc.get("price_per_hour_usd")
         cost = None if price is None else gap / 3600 * price
-        new.seconds += gap
+        state.seconds += gap
         if cost is not None:
-            new.cost_usd = (new.cost_usd or 0.0) + cost
+            state.cost_usd = (state.cost_usd or 0.0) + cost
         util = doc.get("utilization_gpu_pct")
         if doc.get("pod") and util is not None and util < self.idle_threshold_pct:
-            new.idle_seconds += gap
-            new.idle_cost_usd += cost or 0.0
+            state.idle_seconds += gap
+            state.idle_cost_usd += cost or 0.0
 
     def forget_partitions(self, partitions: Iterable[Any]) -> None:
         """Drop the GPUs of revoked partitions: their new owner reports them now."""
@@ -216,7 +220,11 @@ class GpuFleet(Collector):
                 if oldest.seen >= deadline:
                     break
                 self._gpus.popitem(last=False)
-            samples = list(self._gpus.values())
+            # Copied under the lock: update() changes a GPU's state in place.
+            samples = [
+                (s.labels, s.values, s.ts, s.seconds, s.cost_usd, s.idle_seconds, s.idle_cost_usd)
+                for s in self._gpus.values()
+            ]
         families = {g.name: GaugeMetricFamily(g.name, g.help, labels=LABELS) for g in GAUGES}
         last = GaugeMetricFamily(
             LAST_SEEN, "Timestamp of the GPU's latest stored sample.", labels=LABELS
@@ -225,15 +233,15 @@ class GpuFleet(Collector):
         cost = CounterMetricFamily(COST, COST_HELP, labels=LABELS)
         idle = CounterMetricFamily(IDLE_SECONDS, IDLE_SECONDS_HELP, labels=LABELS)
         idle_cost = CounterMetricFamily(IDLE_COST, IDLE_COST_HELP, labels=LABELS)
-        for sample in samples:
-            for name, value in sample.values.items():
-                families[name].add_metric(sample.labels, value)
-            last.add_metric(sample.labels, sample.ts.timestamp())
-            seconds.add_metric(sample.labels, sample.seconds)
-            idle.add_metric(sample.labels, sample.idle_seconds)
-            if sample.cost_usd is not None:
-                cost.add_metric(sample.labels, sample.cost_usd)
-                idle_cost.add_metric(sample.labels, sample.idle_cost_usd)
+        for labels, values, ts, gpu_s, cost_usd, idle_s, idle_cost_usd in samples:
+            for name, value in values.items():
+                families[name].add_metric(labels, value)
+            last.add_metric(labels, ts.timestamp())
+            seconds.add_metric(labels, gpu_s)
+            idle.add_metric(labels, idle_s)
+            if cost_usd is not None:
+                cost.add_metric(labels, cost_usd)
+                idle_cost.add_metric(labels, idle_cost_usd)
         yield from families.values()
         yield from (last, seconds, cost, idle, idle_cost)
 

@@ -1,8 +1,11 @@
-"""Benchmark (a): processor CPU per stored event against a bare reference loop."""
+"""Benchmark (a): processor CPU per stored event against a bare reference loop, and, given a
+checkout of another revision (`make bench BASE=<rev>`), against that revision's consumer in the
+same run: the three interleaved, so drift on the machine hits them alike."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import sys
@@ -35,13 +38,22 @@ async def _fill_topic(bootstrap: str, events: int) -> str:
     return topic
 
 
-def _run(mode: str, bootstrap: str, mongo_uri: str, topic: str, events: int) -> float:
+def _run(
+    mode: str, bootstrap: str, mongo_uri: str, topic: str, events: int, base: Path | None = None
+) -> float:
+    """CPU seconds per event of one worker run; with `base`, the worker and the packages of
+    that checkout (first on the import path) instead of this one's."""
+    worker, env = WORKER, None
+    if base is not None:
+        worker = base / WORKER.relative_to(WORKER.parents[3])
+        env = {**os.environ, "PYTHONPATH": str(base / "services")}
     out = subprocess.run(
-        [sys.executable, str(WORKER), mode, bootstrap, mongo_uri, topic, str(events)],
+        [sys.executable, str(worker), mode, bootstrap, mongo_uri, topic, str(events)],
         capture_output=True,
         text=True,
         check=True,
         timeout=600,
+        env=env,
     )
     result = orjson.loads(out.stdout.strip().splitlines()[-1])
     if result["stored"] < events:
@@ -49,14 +61,18 @@ def _run(mode: str, bootstrap: str, mongo_uri: str, topic: str, events: int) -> 
     return float(result["cpu_s"]) / events
 
 
-def bench(bootstrap_servers: str, mongodb_uri: str, runs: int) -> dict[str, object]:
+def bench(
+    bootstrap_servers: str, mongodb_uri: str, runs: int, base: Path | None = None
+) -> dict[str, object]:
     topic = asyncio.run(_fill_topic(bootstrap_servers, EVENTS))
-    ours, ref = [], []
-    for _ in range(runs):  # interleaved, so drift on the machine hits both alike
+    ours, ref, old = [], [], []
+    for _ in range(runs):  # interleaved, so drift on the machine hits all alike
         ref.append(_run("reference", bootstrap_servers, mongodb_uri, topic, EVENTS))
         ours.append(_run("ours", bootstrap_servers, mongodb_uri, topic, EVENTS))
+        if base is not None:
+            old.append(_run("ours", bootstrap_servers, mongodb_uri, topic, EVENTS, base))
     ours_us, ref_us = statistics.median(ours) * 1e6, statistics.median(ref) * 1e6
-    return {
+    result: dict[str, object] = {
         "bench": "processor_cpu_per_event",
         "ratio": round(ours_us / ref_us, 3),
         "ours_cpu_us_per_event": round(ours_us, 2),
@@ -64,3 +80,9 @@ def bench(bootstrap_servers: str, mongodb_uri: str, runs: int) -> dict[str, obje
         "events": EVENTS,
         "runs": runs,
     }
+    if base is not None:
+        base_us = statistics.median(old) * 1e6
+        result["base_ratio"] = round(base_us / ref_us, 3)
+        result["base_cpu_us_per_event"] = round(base_us, 2)
+        result["head_over_base"] = round(ours_us / base_us, 3)
+    return result

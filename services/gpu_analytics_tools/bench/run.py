@@ -4,6 +4,7 @@ Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark 
 (medians), and ends with one JSON object per benchmark on its own line:
 
     {"bench": "processor_cpu_per_event", "ratio": ..., ...}   ours / bare loop CPU per event
+                                                             (+ head_over_base with --base REV)
     {"bench": "producer_send_rate", "ratio": ..., ...}        ours / Kafka Java ProducerPerformance
     {"bench": "http_ingest_rate", "ratio": ..., ...}          ours / direct Kafka publish
     {"bench": "otlp_ingest_rate", "ratio": ..., ...}          OTLP traces / our JSON, same calls
@@ -14,16 +15,43 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from gpu_analytics_tools.bench import ingest_rate, processor_cpu, producer_rate
+from gpu_analytics_tools.stack.paths import repo_root
 from gpu_analytics_tools.stack.stack import private_stack
 
 
 def _progress(message: str) -> None:
     sys.stderr.write(f"bench: {message}\n")
+
+
+@contextmanager
+def base_checkout(rev: str | None) -> Iterator[Path | None]:
+    """A detached worktree of `rev` for the time of the run (None: no base)."""
+    if rev is None:
+        yield None
+        return
+    root = repo_root()
+    with tempfile.TemporaryDirectory(prefix="bench-base-") as tmp:
+        path = Path(tmp) / "base"
+        subprocess.run(
+            ["git", "-C", str(root), "worktree", "add", "--detach", str(path), rev],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        _progress(f"base {rev} checked out at {path}")
+        try:
+            yield path
+        finally:
+            subprocess.run(
+                ["git", "-C", str(root), "worktree", "remove", "--force", str(path)],
+                check=False, capture_output=True,
+            )  # fmt: skip
 
 
 def main() -> int:
@@ -32,10 +60,15 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=["processor", "producer", "ingest", "otlp"], action="append"
     )
+    parser.add_argument(
+        "--base",
+        metavar="REV",
+        help="also run this git revision's processor consumer, interleaved (a worktree of it)",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     selected = args.only or ["processor", "producer", "ingest", "otlp"]
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, base_checkout(args.base) as base:
         _progress("starting a private stack")
         results = []
         with private_stack(Path(tmp) / "stack") as stack_env:
@@ -47,7 +80,7 @@ def main() -> int:
                 sys.stderr.write("bench: processor CPU per stored event ...\n")
                 results.append(
                     processor_cpu.bench(
-                        env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], args.runs
+                        env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], args.runs, base
                     )
                 )
             if "producer" in selected:

@@ -100,7 +100,8 @@ async def _validated(request: Request, limit: int, kind: EventKind) -> list[Any]
             )
             continue
         try:
-            events.append(kind.from_dict(item).with_id(str(uuid.uuid4())))
+            event = kind.from_dict(item)
+            events.append(event if event.event_id else event.with_id(str(uuid.uuid4())))
         except ValidationError as exc:
             errors.extend(
                 {"type": e["type"], "loc": [*loc, *e["loc"]], "msg": e["msg"]}
