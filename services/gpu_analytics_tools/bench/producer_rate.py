@@ -1,10 +1,15 @@
-"""Producer send rate: our producer against Kafka's own Java ProducerPerformance.
+"""Producer CPU per event and send rate: our producer against Kafka's own Java
+ProducerPerformance.
 
 Both send the same number of records of the same size (our mean serialized event) to fresh
 topics with the same partition count on the same broker, with acks=all, idempotence, lz4, the
 same linger and batch size; the runs alternate between the two. Ours is the real code path
-(ProducerService with the synthetic fleet, PRODUCER_RATE unbounded); its time runs from the
-first event generated to the last one acknowledged. The result is the ratio of the medians.
+(ProducerService with the synthetic fleet, PRODUCER_RATE unbounded). The ratio is of CPU time
+per event sent: ours is the CPU of this process over its run (from the service's start to the
+last acknowledgement, events generated included), Java's the CPU of the ProducerPerformance
+process over its life (JVM start included). CPU time holds on a loaded machine, where
+throughput does not; the throughputs (first event to last acknowledgement for ours, Java's own
+figure) and their ratio stay in the output beside it. Medians of the runs.
 
     python -m gpu_analytics_tools.bench.producer_rate --bootstrap-servers 127.0.0.1:9092 --runs 3
 """
@@ -16,9 +21,11 @@ import asyncio
 import json
 import math
 import re
+import resource
 import statistics
 import subprocess
 import sys
+import time
 import uuid
 
 from aiokafka.admin import AIOKafkaAdminClient
@@ -50,8 +57,10 @@ async def _delete_topics(bootstrap_servers: str, names: list[str]) -> None:
         await admin.close()
 
 
-async def _ours_once(bootstrap_servers: str, topic: str, seed: int) -> tuple[float, float]:
-    """(events/s, mean record bytes) of one run of the real producer, rate unbounded."""
+async def _ours_once(bootstrap_servers: str, topic: str, seed: int) -> tuple[float, float, float]:
+    """(events/s, mean record bytes, CPU seconds per event) of one run of the real producer,
+    rate unbounded."""
+    cpu0 = time.process_time()
     settings = ProducerSettings(
         kafka_bootstrap_servers=bootstrap_servers,
         topic_gpu_metrics=topic,
@@ -73,10 +82,16 @@ async def _ours_once(bootstrap_servers: str, topic: str, seed: int) -> tuple[flo
     if sent != EVENTS:
         raise RuntimeError(f"producer acknowledged {sent} of {EVENTS} events")
     elapsed = service.send_finished - service.send_started
-    return sent / elapsed, publisher.sent_bytes / sent
+    return sent / elapsed, publisher.sent_bytes / sent, (time.process_time() - cpu0) / sent
 
 
-def _java_once(bootstrap_servers: str, topic: str, record_bytes: int) -> float:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _java_once(bootstrap_servers: str, topic: str, record_bytes: int) -> tuple[float, float]:
+    """(records/s as ProducerPerformance reports it, CPU seconds of its process per record)."""
     command = [
         java_binary(),
         "-Xmx512m",
@@ -99,16 +114,20 @@ def _java_once(bootstrap_servers: str, topic: str, record_bytes: int) -> float:
         f"linger.ms={LINGER_MS}",
         f"batch.size={BATCH_BYTES}",
     ]
+    cpu0 = _children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=600)
+    cpu = _children_cpu() - cpu0
     found = _JAVA_RESULT.findall(done.stdout)
     if done.returncode != 0 or not found:
         raise RuntimeError(f"ProducerPerformance failed:\n{done.stderr[-2000:]}")
-    return float(found[-1][1])
+    return float(found[-1][1]), cpu / int(found[-1][0])
 
 
 def bench(bootstrap_servers: str, runs: int) -> dict[str, object]:
     ours: list[float] = []
     java: list[float] = []
+    ours_cpu: list[float] = []
+    java_cpu: list[float] = []
     sizes: list[float] = []
     topics: list[str] = []
     # Interleaved (ours, Java, ours, ...) so that load from elsewhere on the machine weighs on
@@ -116,17 +135,24 @@ def bench(bootstrap_servers: str, runs: int) -> dict[str, object]:
     for run in range(runs):
         topic = asyncio.run(_create_topic(bootstrap_servers, "ours"))
         topics.append(topic)
-        rate, size = run_async(_ours_once(bootstrap_servers, topic, seed=run))
+        rate, size, cpu = run_async(_ours_once(bootstrap_servers, topic, seed=run))
         ours.append(rate)
+        ours_cpu.append(cpu)
         sizes.append(size)
         topic = asyncio.run(_create_topic(bootstrap_servers, "java"))
         topics.append(topic)
-        java.append(_java_once(bootstrap_servers, topic, round(size)))
+        rate, cpu = _java_once(bootstrap_servers, topic, round(size))
+        java.append(rate)
+        java_cpu.append(cpu)
     asyncio.run(_delete_topics(bootstrap_servers, topics))
     ours_median, java_median = statistics.median(ours), statistics.median(java)
+    ours_us, java_us = statistics.median(ours_cpu) * 1e6, statistics.median(java_cpu) * 1e6
     return {
-        "bench": "producer_send_rate",
-        "ratio": round(ours_median / java_median, 3),
+        "bench": "producer_cpu_per_event",
+        "ratio": round(ours_us / java_us, 3),
+        "ours_cpu_us_per_event": round(ours_us, 2),
+        "java_cpu_us_per_event": round(java_us, 2),
+        "throughput_ratio": round(ours_median / java_median, 3),
         "ours_events_per_s": round(ours_median),
         "java_events_per_s": round(java_median),
         "record_bytes": round(statistics.mean(sizes)),

@@ -5,7 +5,8 @@ Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark 
 
     {"bench": "processor_cpu_per_event", "ratio": ..., ...}   ours / bare loop CPU per event
                                                              (+ head_over_base with --base REV)
-    {"bench": "producer_send_rate", "ratio": ..., ...}        ours / Kafka Java ProducerPerformance
+    {"bench": "producer_cpu_per_event", "ratio": ..., ...}    ours / Java ProducerPerformance,
+                                                             CPU per event (+ throughput_ratio)
     {"bench": "http_ingest_rate", "ratio": ..., ...}          ours / direct Kafka publish
     {"bench": "otlp_ingest_rate", "ratio": ..., ...}          OTLP traces / our JSON, same calls
 """
@@ -84,7 +85,7 @@ def main() -> int:
                     )
                 )
             if "producer" in selected:
-                sys.stderr.write("bench: producer send rate ...\n")
+                sys.stderr.write("bench: producer CPU per event and send rate ...\n")
                 results.append(producer_rate.bench(env["KAFKA_BOOTSTRAP_SERVERS"], args.runs))
             if "ingest" in selected:
                 sys.stderr.write("bench: HTTP ingest rate ...\n")
