@@ -18,7 +18,7 @@ import httpx
 import pytest
 import yaml
 
-from gpu_analytics_tools.gitops.alertmanager import helm_merge
+from gpu_analytics_tools.gitops.alertmanager import alertmanager_config
 from gpu_analytics_tools.observability.prometheus import write_config
 from gpu_analytics_tools.stack.pipeline import prometheus_binary
 from gpu_analytics_tools.stack.process import free_port, spawn, stop_child
@@ -26,17 +26,7 @@ from gpu_analytics_tools.testing.webhooks import WebhookReceiver
 from gpu_analytics_tools.tools import find
 
 REPO = Path(__file__).resolve().parents[2]
-VALUES = REPO / "monitoring" / "kube-prometheus-stack" / "values.yaml"
-SLACK = REPO / "monitoring" / "kube-prometheus-stack" / "alertmanager-slack.yaml"
 SECRET_DIR = "/etc/alertmanager/secrets/alertmanager-receivers/"
-
-
-def config(*extra: Path) -> dict[str, Any]:
-    """The Alertmanager configuration of values.yaml, with `extra` values files over it."""
-    values = yaml.safe_load(VALUES.read_text())
-    for path in extra:
-        values = helm_merge(values, yaml.safe_load(path.read_text()))
-    return dict(values["alertmanager"]["config"])
 
 
 def start_alertmanager(
@@ -85,7 +75,7 @@ def receiver() -> Iterator[WebhookReceiver]:
 def alertmanager(
     tmp_path: Path, receiver: WebhookReceiver
 ) -> Iterator[tuple[str, WebhookReceiver]]:
-    url, proc = start_alertmanager(tmp_path, config(), receiver)
+    url, proc = start_alertmanager(tmp_path, alertmanager_config(REPO), receiver)
     try:
         yield url, receiver
     finally:
@@ -163,19 +153,20 @@ def test_a_down_dependency_silences_the_symptoms_it_causes(
 
 
 def test_the_slack_file_restates_the_receivers_and_adds_slack_only() -> None:
-    plain = {r["name"]: r for r in config()["receivers"]}
-    slack = {r["name"]: r for r in config(SLACK)["receivers"]}
+    plain = {r["name"]: r for r in alertmanager_config(REPO)["receivers"]}
+    slack = {r["name"]: r for r in alertmanager_config(REPO, slack=True)["receivers"]}
     assert plain.keys() == slack.keys()
     for name, receiver in slack.items():
         assert {k: v for k, v in receiver.items() if k != "slack_configs"} == plain[name]
     assert all("slack_configs" in slack[name] for name in ("on-call", "team"))
-    assert config(SLACK)["route"] == config()["route"]  # the routes themselves are untouched
+    # the routes themselves are untouched
+    assert alertmanager_config(REPO, slack=True)["route"] == alertmanager_config(REPO)["route"]
 
 
 def test_with_the_slack_file_a_page_reaches_the_webhook_and_slack(
     tmp_path: Path, receiver: WebhookReceiver
 ) -> None:
-    url, proc = start_alertmanager(tmp_path, config(SLACK), receiver)
+    url, proc = start_alertmanager(tmp_path, alertmanager_config(REPO, slack=True), receiver)
     try:
         post(url, {"alertname": "ProcessorDown", "severity": "critical", "namespace": "pipeline"})
         received = dict(wait_for(receiver, 2))
@@ -197,7 +188,7 @@ def test_a_rule_that_fires_on_prometheus_pages_through_alertmanager(
         pytest.skip("prometheus not built: run make setup")
     am_dir = tmp_path / "alertmanager"
     am_dir.mkdir()
-    am_url, am_proc = start_alertmanager(am_dir, config(), receiver)
+    am_url, am_proc = start_alertmanager(am_dir, alertmanager_config(REPO), receiver)
     prom_dir = tmp_path / "prometheus"
     config_path = write_config(prom_dir, {"processor": f"127.0.0.1:{free_port()}"}, interval="1s")
     for rules in (prom_dir / "rules").iterdir():

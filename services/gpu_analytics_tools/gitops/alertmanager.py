@@ -34,13 +34,19 @@ def helm_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def alertmanager_config(repo: Path, *, slack: bool = False) -> dict[str, Any]:
+    """The Alertmanager configuration of values.yaml, with the opt-in Slack file over it."""
+    values = yaml.safe_load((repo / VALUES).read_text())
+    if slack:
+        values = helm_merge(values, yaml.safe_load((repo / SLACK).read_text()))
+    return dict(values["alertmanager"]["config"])
+
+
 def configurations(repo: Path) -> dict[str, dict[str, Any]]:
     """label -> Alertmanager configuration: values.yaml, and values.yaml with the Slack file."""
-    values = yaml.safe_load((repo / VALUES).read_text())
-    slack = helm_merge(values, yaml.safe_load((repo / SLACK).read_text()))
     return {
-        str(VALUES): values["alertmanager"]["config"],
-        f"{VALUES} + {SLACK.name}": slack["alertmanager"]["config"],
+        str(VALUES): alertmanager_config(repo),
+        f"{VALUES} + {SLACK.name}": alertmanager_config(repo, slack=True),
     }
 
 
