@@ -67,14 +67,20 @@ class _Batch:
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs and drops the lag and GPU series of revoked partitions. It takes no lock: aiokafka
-    documents a deadlock when a listener waits on something held around getmany()."""
+    """Keeps the partitions this replica owns, logs and drops the lag and GPU series of revoked
+    ones. It takes no lock: aiokafka documents a deadlock when a listener waits on something
+    held around getmany().
+
+    `owned` is what a batch may still report on: between a revocation and the next assignment
+    aiokafka's assignment() still lists the revoked partitions, so a batch finished in that
+    window (its insert awaited while the group rebalanced) would bring their GPUs and lag back
+    on a replica that no longer owns them."""
 
     def __init__(self) -> None:
-        self.generation = 0
+        self.owned: set[TopicPartition] = set()
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.generation += 1
+        self.owned -= revoked
         for tp in revoked:
             with contextlib.suppress(KeyError):  # no lag reported yet
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
@@ -83,6 +89,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
             log.info("partitions revoked", extra={"partitions": _names(revoked)})
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.owned = set(assigned)
         log.info("partitions assigned", extra={"partitions": _names(assigned)})
 
 
@@ -160,7 +167,7 @@ class EventConsumer:
             )
             if topic == self._token_topic:
                 metrics.LLM.observe(new)
-        owned = self._consumer.assignment()
+        owned = self._listener.owned
         for tp, gpu_docs in batch.gpu_docs.items():
             if tp in owned:  # a partition revoked meanwhile: its new owner shows those GPUs
                 metrics.FLEET.update(tp, gpu_docs)
@@ -263,8 +270,7 @@ class EventConsumer:
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         # Only partitions we still own: a revoked one is re-read by its new owner, whose
         # inserts of the same ids are duplicates and ignored.
-        owned = self._consumer.assignment()
-        mine = {tp: offset for tp, offset in offsets.items() if tp in owned}
+        mine = {tp: offset for tp, offset in offsets.items() if tp in self._listener.owned}
         delay = RETRY_MIN_S
         while mine:
             try:
@@ -280,9 +286,10 @@ class EventConsumer:
                 log.warning(f"cannot commit; retrying in {delay:.1f}s", extra={"error": repr(exc)})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
-                owned = self._consumer.assignment()
-                mine = {tp: offset for tp, offset in mine.items() if tp in owned}
+                mine = {tp: offset for tp, offset in mine.items() if tp in self._listener.owned}
         for tp, offset in mine.items():
+            if tp not in self._listener.owned:  # revoked while the commit was in flight
+                continue
             highwater = self._consumer.highwater(tp)
             if highwater is not None:
                 metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(highwater - offset)

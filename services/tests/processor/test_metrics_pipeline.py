@@ -12,9 +12,15 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from prometheus_client import REGISTRY
+from pymongo import AsyncMongoClient
 
-from gpu_analytics_tools.testing.harness import Pipeline, Processor
+from gpu_analytics.config import ProcessorSettings
+from gpu_analytics.processor import metrics
+from gpu_analytics.processor.consumer import EventConsumer
+from gpu_analytics.processor.publisher import EventPublisher
+from gpu_analytics_tools.testing.harness import PARTITIONS, Pipeline, Processor
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +113,91 @@ async def test_every_gpu_once_across_replicas_whichever_way_it_arrived(
     finally:
         reporting.cancel()
         await asyncio.gather(reporting, return_exceptions=True)
+
+
+async def test_a_batch_finished_during_a_rebalance_leaves_revoked_gpus_to_their_new_owner(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    """The race behind a GPU shown by two replicas: aiokafka calls on_partitions_revoked while a
+    batch's insert is awaited, and its assignment() still lists the revoked partitions until the
+    new assignment arrives. A batch finished in that window stores its events (exactly once, as
+    ever) but brings back neither the GPUs nor the lag of the partitions it lost, and commits
+    nothing for them: their new owner reads them again. Driven in-process on the real broker and
+    database, the consumer's own listener called where aiokafka calls it."""
+    uuids = {f"GPU-RACE-{i}" for i in range(8)}
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers)
+    await producer.start()
+    try:
+        for i, uuid in enumerate(sorted(uuids)):
+            event = make_gpu_event(i, gpu_uuid=uuid)
+            await producer.send(pipeline.gpu_topic, orjson.dumps(event), key=uuid.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+    settings = ProcessorSettings(
+        kafka_bootstrap_servers=pipeline.stack.bootstrap_servers,
+        mongodb_uri=pipeline.stack.mongodb_uri,
+        mongodb_db=pipeline.db,
+        topic_gpu_metrics=pipeline.gpu_topic,
+        topic_token_usage=pipeline.token_topic,
+        consumer_group=pipeline.group,
+    )
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri)
+    publisher = EventPublisher(settings.kafka_bootstrap_servers)
+    await publisher.start()
+    consumer = EventConsumer(settings, mongo[settings.mongodb_db], publisher)
+    kafka, listener = consumer._consumer, consumer._listener
+    kafka.subscribe([pipeline.gpu_topic, pipeline.token_topic], listener=listener)
+    await kafka.start()
+    try:
+        batches: dict[TopicPartition, list[Any]] = {}
+        deadline = time.monotonic() + 60
+        while sum(len(records) for records in batches.values()) < len(uuids):
+            assert time.monotonic() < deadline, "the events were not fetched"
+            for tp, records in (await kafka.getmany(timeout_ms=500)).items():
+                batches.setdefault(tp, []).extend(records)
+        gpu_partitions = {tp for tp in kafka.assignment() if tp.topic == pipeline.gpu_topic}
+        assert len(gpu_partitions) == PARTITIONS
+
+        def shown() -> set[str]:
+            return {
+                s.labels["gpu_uuid"]
+                for family in metrics.FLEET.collect()
+                for s in family.samples
+                if family.name == "gpu_analytics_gpu_utilization_ratio"
+            } & uuids
+
+        def lag_series() -> set[str]:
+            return {
+                s.labels["partition"]
+                for family in REGISTRY.collect()
+                if family.name == "gpu_analytics_consumer_lag"
+                for s in family.samples
+                if s.labels.get("topic") == pipeline.gpu_topic
+            }
+
+        # Revoked, and the new assignment not here yet: aiokafka still lists the partitions.
+        revoked = kafka.assignment()
+        await listener.on_partitions_revoked(revoked)
+        assert kafka.assignment() == revoked
+        await consumer._handle(batches)
+        assert len(await pipeline.stored()) == len(uuids)
+        assert shown() == set(), "a revoked partition's GPUs came back"
+        assert lag_series() == set(), "a revoked partition's lag came back"
+        assert all([await kafka.committed(tp) is None for tp in gpu_partitions])
+
+        # Assigned back (the same replica wins them again): the redelivered batch shows them.
+        await listener.on_partitions_assigned(revoked)
+        await consumer._handle(batches)
+        assert len(await pipeline.stored()) == len(uuids)
+        assert shown() == uuids
+        assert lag_series() == {str(tp.partition) for tp in batches if tp in gpu_partitions}
+    finally:
+        await kafka.stop()
+        await publisher.stop()
+        await mongo.close()
+        metrics.FLEET.forget_partitions(kafka.assignment() | set(batches))
 
 
 async def test_llm_usage_counts_each_stored_call_once(pipeline: Pipeline) -> None:
