@@ -17,6 +17,8 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import SchemaValidator
 
+from gpu_analytics.fast_decode import FastDecoder
+
 Percent = Annotated[float, Field(ge=0, le=100)]
 NonNegative = Annotated[float, Field(ge=0)]
 Count = Annotated[int, Field(ge=0)]
@@ -168,12 +170,20 @@ class EventKind:
         schema = self.model.__pydantic_core_schema__
         return SchemaValidator(schema["schema"], schema.get("config"))
 
+    @cached_property
+    def _fast(self) -> FastDecoder:
+        return FastDecoder(self.model)
+
     def fields_from_json(self, raw: bytes) -> dict[str, Any]:
         """Validate v1 JSON exactly as `model_validate_json` does, but return the field values
-        as a new dict instead of a model instance: the consumer's hot path stores that dict,
-        and skipping the instance is a third of the validation cost. Raises ValidationError."""
-        fields, _extra, _set = self._fields_validator.validate_json(raw)
-        return fields  # type: ignore[no-any-return]
+        as a new dict instead of a model instance: the consumer's hot path stores that dict.
+        The msgspec decoder derived from the model (fast_decode) tries first, at about half
+        pydantic's cost; what it declines pydantic judges. Raises ValidationError."""
+        try:
+            return self._fast(raw)
+        except ValueError:
+            fields, _extra, _set = self._fields_validator.validate_json(raw)
+            return fields  # type: ignore[no-any-return]
 
     def from_json(self, raw: bytes) -> GpuMetric | TokenUsage:
         """Validate raw JSON: v1 straight from bytes (the hot path), else decode and try the

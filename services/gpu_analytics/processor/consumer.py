@@ -60,7 +60,6 @@ class _Route:
 @dataclass
 class _Batch:
     docs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    timestamps: dict[str, list[datetime]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     gpu_docs: dict[TopicPartition, list[dict[str, Any]]] = field(default_factory=dict)
@@ -163,7 +162,7 @@ class EventConsumer:
                 metrics.EVENTS_DUPLICATE.labels(topic).inc(len(docs) - len(new))
             now = datetime.now(UTC)
             metrics.END_TO_END_LATENCY.observe_many(
-                (topic,), [(now - ts).total_seconds() for ts in batch.timestamps[topic]]
+                (topic,), [(now - doc["ts"]).total_seconds() for doc in docs]
             )
             if topic == self._token_topic:
                 metrics.LLM.observe(new)
@@ -179,7 +178,6 @@ class EventConsumer:
         route = self._routes[tp.topic]
         validate = route.kind.fields_from_json
         docs = batch.docs.setdefault(tp.topic, [])
-        stamps = batch.timestamps.setdefault(tp.topic, [])
         first = len(docs)
         for record in records:
             value = record.value
@@ -199,7 +197,6 @@ class EventConsumer:
             # duplicate key, never a second document.
             doc["_id"] = doc.pop("event_id") or f"{tp.topic}:{tp.partition}:{record.offset}"
             docs.append(doc)
-            stamps.append(doc["ts"])
         metrics.EVENTS_CONSUMED.labels(tp.topic).inc(len(records))
         batch.offsets[tp] = records[-1].offset + 1
         if tp.topic == self._gpu_topic:

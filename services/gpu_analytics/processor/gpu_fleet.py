@@ -151,6 +151,7 @@ class GpuFleet(Collector):
         from its newest sample."""
         now = self._clock()
         newest: dict[str, dict[str, Any]] = {}
+        ttl, idle_below = self.ttl_s, self.idle_threshold_pct
         with self._lock:
             gpus = self._gpus
             for doc in docs:
@@ -160,10 +161,26 @@ class GpuFleet(Collector):
                 if state is None:
                     gpus[uuid] = _Sample((), ts, {}, partition, now)
                     newest[uuid] = doc
-                elif ts >= state.ts:  # a newer sample, or the same one again
-                    if ts > state.ts:
-                        self._accrue(state, (ts - state.ts).total_seconds(), doc)
-                        state.ts = ts
+                elif ts > state.ts:
+                    # Inlined (the hot path): the time since the GPU's previous sample, at
+                    # most ttl_s, priced at this sample's rate; the idle part of it when a pod
+                    # held the GPU below the threshold.
+                    gap = (ts - state.ts).total_seconds()
+                    if gap > ttl:
+                        gap = ttl
+                    state.seconds += gap
+                    price = doc.get("price_per_hour_usd")
+                    cost = 0.0 if price is None else gap / 3600 * price
+                    if price is not None:
+                        state.cost_usd = (state.cost_usd or 0.0) + cost
+                    if doc.get("pod"):
+                        util = doc.get("utilization_gpu_pct")
+                        if util is not None and util < idle_below:
+                            state.idle_seconds += gap
+                            state.idle_cost_usd += cost
+                    state.ts = ts
+                    newest[uuid] = doc
+                elif ts == state.ts:  # the same sample again
                     newest[uuid] = doc
                 else:  # an older sample: the GPU is still alive
                     state.seen, state.partition = now, partition
@@ -186,20 +203,6 @@ class GpuFleet(Collector):
                 gpus.move_to_end(uuid)
             while len(gpus) > self.max_gpus:
                 gpus.popitem(last=False)
-
-    def _accrue(self, state: _Sample, gap_s: float, doc: dict[str, Any]) -> None:
-        """Add the time since the GPU's previous sample (at most ttl_s), priced at this
-        sample's rate, and the idle part of it when a pod held the GPU below the threshold."""
-        gap = min(gap_s, self.ttl_s)
-        price = doc.get("price_per_hour_usd")
-        cost = None if price is None else gap / 3600 * price
-        state.seconds += gap
-        if cost is not None:
-            state.cost_usd = (state.cost_usd or 0.0) + cost
-        util = doc.get("utilization_gpu_pct")
-        if doc.get("pod") and util is not None and util < self.idle_threshold_pct:
-            state.idle_seconds += gap
-            state.idle_cost_usd += cost or 0.0
 
     def forget_partitions(self, partitions: Iterable[Any]) -> None:
         """Drop the GPUs of revoked partitions: their new owner reports them now."""

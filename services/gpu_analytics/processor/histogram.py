@@ -3,13 +3,14 @@
 prometheus_client's Histogram takes one value per call, under a lock; the consumer records one
 end-to-end latency per stored event, thousands per batch, which made the metric a third of the
 consumer's CPU. This collector keeps the same buckets and exposition format, and `observe_many`
-counts a batch with one bisect per value and one lock per batch. Nothing in the library offers
-bulk observation, hence this small hand-written collector.
+counts a batch with one sort, one bisect per bucket and one lock per batch. Nothing in the
+library offers bulk observation, hence this small hand-written collector.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 from collections.abc import Iterable, Sequence
 
@@ -37,10 +38,12 @@ class BulkHistogram(Collector):
             registry.register(self)
 
     def observe_many(self, labelvalues: Sequence[str], values: Iterable[float]) -> None:
-        bounds, counts, total = self._bounds, [0] * (len(self._bounds) + 1), 0.0
-        for value in values:
-            counts[bisect.bisect_left(bounds, value)] += 1
-            total += value
+        # Sorted once (in C), each bucket is one bisect: no Python work per value.
+        ordered = sorted(values)
+        total = sum(ordered)
+        below = [bisect.bisect_right(ordered, bound) for bound in self._bounds]  # <= bound
+        below.append(len(ordered))
+        counts = [below[0], *(b - a for a, b in itertools.pairwise(below))]
         key = tuple(labelvalues)
         with self._lock:
             series = self._series.setdefault(key, ([0] * len(counts), [0.0]))

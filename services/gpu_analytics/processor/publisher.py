@@ -7,7 +7,8 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
@@ -140,29 +141,26 @@ class EventPublisher:
     async def publish(
         self,
         topic: str,
-        events: Sequence[GpuMetric | TokenUsage],
+        records: Sequence[Record],
         *,
         timeout: float | None = None,
     ) -> None:
-        """Send every event and wait for all acknowledgements (acks=all), for at most `timeout`
-        seconds in all (None: as long as the producer's own timeouts take).
+        """Send every (key, value) record and wait for all acknowledgements (acks=all), for at
+        most `timeout` seconds in all (None: as long as the producer's own timeouts take).
 
-        Raises a KafkaError when Kafka refused or failed an event, TimeoutError when not every
-        event was acknowledged in time. Either way the outcome of each event is unknown: some
-        may still reach Kafka later (a queued send is never taken back, so nothing is half
+        Raises a KafkaError when Kafka refused or failed a record, TimeoutError when not every
+        record was acknowledged in time. Either way the outcome of each is unknown: some may
+        still reach Kafka later (a queued send is never taken back, so nothing is half
         written). The caller tells its client to retry; the event ids make a retry idempotent
         downstream. A producer left unusable by an earlier error is replaced first.
         """
         futures: list[asyncio.Future[object]] = []
         async with asyncio.timeout(timeout):
             await self._renew_if_unusable()
-            for event in events:
+            for key, value in records:
                 # Cancelling `send` itself (the timeout while it waits for metadata or buffer
                 # space) queues nothing; what it returned is queued and goes on regardless.
-                # The model's own JSON serializer, in one pass (not a dict, then orjson).
-                future = await self._producer.send(
-                    topic, event.__pydantic_serializer__.to_json(event), key=_key(event)
-                )
+                future = await self._producer.send(topic, value, key=key)
                 future.add_done_callback(functools.partial(self._observe, self._producer))
                 futures.append(future)
             # `wait` neither cancels the futures on timeout nor raises their errors.
@@ -184,8 +182,16 @@ class EventPublisher:
         return await self._producer.send(topic, value, key=key, headers=headers)  # type: ignore[no-any-return]
 
 
-def _key(event: GpuMetric | TokenUsage) -> bytes:
-    # Partition by GPU so one GPU's samples stay ordered; token events without a GPU by model.
-    if isinstance(event, GpuMetric):
-        return event.gpu_uuid.encode()
-    return (event.gpu_uuid or event.model).encode()
+Record = tuple[bytes, bytes]  # (key, value) of one Kafka record
+
+
+def record_key(fields: Mapping[str, Any]) -> bytes:
+    """The Kafka key of an event, from its field values: by GPU, so one GPU's samples stay
+    ordered; token events without a GPU by model."""
+    return str(fields.get("gpu_uuid") or fields["model"]).encode()
+
+
+def to_record(event: GpuMetric | TokenUsage) -> Record:
+    """An event model as a record: its own JSON serializer, in one pass (not a dict, then
+    orjson)."""
+    return record_key(event.__dict__), event.__pydantic_serializer__.to_json(event)

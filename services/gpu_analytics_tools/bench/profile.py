@@ -1,16 +1,20 @@
-"""`make bench-profile`: where the processor's consumer spends its CPU, sampled by py-spy.
+"""`make bench-profile`: where the processor spends its CPU, sampled by py-spy.
 
-Runs the processor benchmark's worker (consume_worker.py, `ours` and the bare `reference`) under
-`py-spy record` on one pre-produced topic of a private stack, writes each raw profile (collapsed
-stacks, for flamegraph tools) to --out, and prints the frames with the most samples: by their
-own time and by the time spent under them. Start-up (imports) and the event loop waiting for
-the network are left out, so the shares are of the work itself.
+`--path processor` (the default) runs the processor benchmark's worker (consume_worker.py,
+`ours` and the bare `reference`) under `py-spy record` on one pre-produced topic of a private
+stack. `--path ingest` attaches py-spy to a running processor while the HTTP ingest benchmark
+posts its batches to it (ingest, publish, and the consumer storing what arrives: one process,
+as in a pod). Each raw profile (collapsed stacks, for flamegraph tools) goes to --out, and the
+frames with the most samples are printed: by their own time and by the time spent under them.
+Start-up (imports) and the event loop waiting for the network are left out, so the shares are
+of the work itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import signal
 import subprocess
 import sys
 import tempfile
@@ -18,8 +22,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
+from gpu_analytics_tools.bench import ingest_rate
 from gpu_analytics_tools.bench.processor_cpu import EVENTS, WORKER, _fill_topic
-from gpu_analytics_tools.stack.stack import private_stack
+from gpu_analytics_tools.stack.stack import StackEnv, private_stack
 from gpu_analytics_tools.tools import require
 
 # Frames of a process that is not working on events: imports, and threads parked waiting.
@@ -59,31 +66,69 @@ def read_collapsed(path: Path) -> Profile:
     return Profile(total, own, under)
 
 
+def _print(name: str, raw: Path, top: int) -> None:
+    profile = read_collapsed(raw)
+    print(f"{name}: {profile.samples} samples of work")  # noqa: T201
+    print("\n".join(profile.top(top)))  # noqa: T201
+
+
+def _processor(py_spy: str, stack: StackEnv, out: Path, rate: int, top: int) -> None:
+    topic = asyncio.run(_fill_topic(stack.bootstrap_servers, EVENTS))
+    for mode in ("ours", "reference"):
+        raw = out / f"processor-{mode}.txt"
+        sys.stderr.write(f"bench-profile: processor {mode} under py-spy -> {raw}\n")
+        subprocess.run(
+            [py_spy, "record", "--rate", str(rate), "--format", "raw",
+             "--output", str(raw), "--nonblocking", "--",
+             sys.executable, str(WORKER), mode, stack.bootstrap_servers,
+             stack.mongodb_uri, topic, str(EVENTS)],
+            check=True, capture_output=True, timeout=600,
+        )  # fmt: skip
+        _print(f"processor {mode}", raw, top)
+
+
+async def _ingest(py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: Path) -> Path:
+    raw = out / "ingest-processor.txt"
+    processor = await ingest_rate.start_processor(stack, log_dir)
+    assert processor.proc is not None
+    sys.stderr.write(f"bench-profile: HTTP ingest, processor under py-spy -> {raw}\n")
+    spy = subprocess.Popen(
+        [py_spy, "record", "--rate", str(rate), "--format", "raw", "--output", str(raw),
+         "--nonblocking", "--pid", str(processor.proc.pid)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await asyncio.sleep(1.0)  # attached
+        bodies = [orjson.dumps(batch) for batch in ingest_rate._batches()]  # noqa: SLF001
+        await ingest_rate.post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
+        await asyncio.sleep(1.0)  # the consumer stores the last batches
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its profile when interrupted
+        _, err = spy.communicate(timeout=60)
+        processor.stop()
+    if not raw.exists():
+        raise RuntimeError(f"py-spy wrote no profile: {err.decode(errors='replace')}")
+    return raw
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", choices=["processor", "ingest"], action="append")
     parser.add_argument("--out", type=Path, default=Path(".cache/bench-profile"))
     parser.add_argument("--top", type=int, default=15, help="frames to print per profile")
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     args = parser.parse_args()
     py_spy = require("py-spy", "PY_SPY", folder=Path(sys.executable).parent)
     args.out.mkdir(parents=True, exist_ok=True)
+    paths = args.path or ["processor", "ingest"]
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         sys.stderr.write("bench-profile: starting a private stack\n")
         with private_stack(Path(tmp) / "stack") as stack:
-            topic = asyncio.run(_fill_topic(stack.bootstrap_servers, EVENTS))
-            for mode in ("ours", "reference"):
-                raw = args.out / f"processor-{mode}.txt"
-                sys.stderr.write(f"bench-profile: processor {mode} under py-spy -> {raw}\n")
-                subprocess.run(
-                    [py_spy, "record", "--rate", str(args.rate), "--format", "raw",
-                     "--output", str(raw), "--nonblocking", "--",
-                     sys.executable, str(WORKER), mode, stack.bootstrap_servers,
-                     stack.mongodb_uri, topic, str(EVENTS)],
-                    check=True, capture_output=True, timeout=600,
-                )  # fmt: skip
-                profile = read_collapsed(raw)
-                print(f"processor {mode}: {profile.samples} samples of work")  # noqa: T201
-                print("\n".join(profile.top(args.top)))  # noqa: T201
+            if "processor" in paths:
+                _processor(py_spy, stack, args.out, args.rate, args.top)
+            if "ingest" in paths:
+                raw = asyncio.run(_ingest(py_spy, stack, args.out, args.rate, Path(tmp)))
+                _print("HTTP ingest (processor)", raw, args.top)
     return 0
 
 

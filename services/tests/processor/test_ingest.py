@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
-from gpu_analytics_tools.testing.harness import Pipeline
+from gpu_analytics.events import GpuMetric
+from gpu_analytics_tools.testing.harness import Pipeline, read_records
 
 pytestmark = pytest.mark.integration
 
@@ -200,6 +202,33 @@ async def test_legacy_payloads_are_accepted_and_mapped(pipeline: Pipeline) -> No
     assert gpu["utilization_mem_pct"] == pytest.approx(25.0)
     assert gpu["ts"] == datetime(2026, 11, 27, 8, 0)
     assert (tokens["input_tokens"], tokens["output_tokens"]) == (12, 34)
+
+
+async def test_what_kafka_gets_is_the_validated_bytes_or_the_model_serialised(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    """A batch of valid v1 events with ids is published as its elements' own bytes, keyed by
+    GPU, with no second serialisation; an event without id goes the full way and gets one."""
+    processor = await pipeline.start_processor()
+    with_ids = [make_gpu_event(i) for i in range(3)]
+    elements = [orjson.dumps(e, option=orjson.OPT_INDENT_2) for e in with_ids]
+    body = b"[ " + b" ,\n".join(elements) + b" ]"
+    without_id = {**make_gpu_event(3), "event_id": None}
+    async with httpx.AsyncClient(base_url=processor.url) as client:
+        headers = {"content-type": "application/json"}
+        response = await client.post("/api/v1/gpu-metrics", content=body, headers=headers)
+        assert response.json() == {"accepted": 3}
+        response = await client.post("/api/v1/gpu-metrics", json=[without_id])
+        assert response.json() == {"accepted": 1}
+    records = await read_records(pipeline.stack.bootstrap_servers, pipeline.gpu_topic, 4)
+    by_host = {orjson.loads(r.value)["host"]: r for r in records}
+    for event, element in zip(with_ids, elements, strict=True):
+        assert by_host[event["host"]].value == element
+        assert by_host[event["host"]].key == event["gpu_uuid"].encode()
+    served = by_host[without_id["host"]]
+    assert served.value == GpuMetric.model_validate_json(served.value).model_dump_json().encode()
+    assert orjson.loads(served.value)["event_id"]
+    assert len(await pipeline.wait_stored(4)) == 4
 
 
 @pytest.mark.parametrize(

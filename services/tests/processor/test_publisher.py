@@ -11,7 +11,7 @@ import pytest
 from aiokafka.errors import OutOfOrderSequenceNumber
 
 from gpu_analytics.events import GPU_METRICS
-from gpu_analytics.processor.publisher import EventPublisher
+from gpu_analytics.processor.publisher import EventPublisher, to_record
 from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.testing.fixtures import TopicFactory
 from gpu_analytics_tools.testing.harness import gpu_event
@@ -66,7 +66,7 @@ async def test_an_unusable_producer_is_replaced_in_the_background(
             await asyncio.sleep(0.2)
         assert publisher._producer is not old
         event = GPU_METRICS.from_json(orjson.dumps(gpu_event(1)))
-        await publisher.publish(topic, [event], timeout=10)
+        await publisher.publish(topic, [to_record(event)], timeout=10)
     finally:
         await publisher.stop()
 

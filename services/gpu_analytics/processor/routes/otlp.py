@@ -28,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from gpu_analytics.processor import metrics, otlp
 from gpu_analytics.processor.deps import RuntimeDep
+from gpu_analytics.processor.publisher import to_record
 from gpu_analytics.processor.routes.ingest import publish, read_limited
 
 router = APIRouter(tags=["otlp"])
@@ -66,7 +67,8 @@ async def export_traces(request: Request, runtime: RuntimeDep) -> Response:
     converted = otlp.token_events(parsed)
     if converted.events:
         try:
-            await publish(runtime, runtime.settings.topic_token_usage, converted.events)
+            records = [to_record(event) for event in converted.events]
+            await publish(runtime, runtime.settings.topic_token_usage, records)
         except HTTPException as exc:
             return _status(as_json, exc.status_code, str(exc.detail), exc.headers)
     metrics.OTLP_SPANS.labels("accepted").inc(len(converted.events))
