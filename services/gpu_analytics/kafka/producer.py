@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -25,6 +25,7 @@ from aiokafka.errors import (
     ProducerFenced,
     UnknownProducerId,
 )
+from aiokafka.partitioner import murmur2
 
 from gpu_analytics.kafka.fixes import limit_metadata_refresh, use_fast_lz4
 
@@ -40,6 +41,13 @@ FATAL = (
     UnknownProducerId,
 )
 RETIRE_TIMEOUT_S = 5.0
+
+
+def key_partition(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition of a keyed record among a topic's `partitions` (sorted): murmur2, as the
+    Java client and aiokafka's default partitioner place it, so one key (a GPU) stays in one
+    partition whichever service sends it."""
+    return partitions[(int(murmur2(key)) & 0x7FFFFFFF) % len(partitions)]
 
 
 def new_producer(

@@ -11,10 +11,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import MessageSizeTooLargeError
 
 from gpu_analytics.events import GpuMetric, TokenUsage
 from gpu_analytics.kafka.producer import (
     FATAL,
+    key_partition,
     new_producer,
     retire,
     sender_failure,
@@ -157,17 +159,43 @@ class EventPublisher:
         futures: list[asyncio.Future[object]] = []
         async with asyncio.timeout(timeout):
             await self._renew_if_unusable()
-            for key, value in records:
-                # Cancelling `send` itself (the timeout while it waits for metadata or buffer
-                # space) queues nothing; what it returned is queued and goes on regardless.
-                future = await self._producer.send(topic, value, key=key)
-                future.add_done_callback(functools.partial(self._observe, self._producer))
-                futures.append(future)
+            producer = self._producer
+            partitions = sorted(await producer.partitions_for(topic))
+            by_partition: dict[int, list[Record]] = {}
+            placed: dict[bytes, int] = {}  # a GPU's events share a key: murmur2 once per key
+            for record in records:
+                partition = placed.get(record[0])
+                if partition is None:
+                    partition = placed[record[0]] = key_partition(record[0], partitions)
+                by_partition.setdefault(partition, []).append(record)
+            # One aiokafka batch per partition (more when one fills up): a future per batch,
+            # not per event. Cancelling `send_batch` itself (the timeout while it waits for
+            # the partition's previous batch to drain) queues nothing; what it returned is
+            # queued and goes on regardless.
+            for partition, group in by_partition.items():
+                batch = producer.create_batch()
+                for key, value in group:
+                    if batch.append(timestamp=None, key=key, value=value) is None:
+                        futures.append(await self._send_batch(producer, batch, topic, partition))
+                        batch = producer.create_batch()
+                        if batch.append(timestamp=None, key=key, value=value) is None:
+                            raise MessageSizeTooLargeError(f"a record of {len(value)} bytes")
+                futures.append(await self._send_batch(producer, batch, topic, partition))
             # `wait` neither cancels the futures on timeout nor raises their errors.
             await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
         for future in futures:
             if future.done():
                 future.result()  # raises the first Kafka error, if any
+
+    async def _send_batch(
+        self, producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
+    ) -> asyncio.Future[object]:
+        batch.close()  # complete: aiokafka must neither add to it nor linger it
+        future: asyncio.Future[object] = await producer.send_batch(
+            batch, topic, partition=partition
+        )
+        future.add_done_callback(functools.partial(self._observe, producer))
+        return future
 
     async def dead_letter(
         self,

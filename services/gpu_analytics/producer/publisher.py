@@ -29,8 +29,8 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, KafkaTimeoutError
-from aiokafka.partitioner import murmur2
 
+from gpu_analytics.kafka.producer import key_partition
 from gpu_analytics.producer.metrics import ProducerMetrics
 
 log = logging.getLogger(__name__)
@@ -97,8 +97,7 @@ class BatchPublisher:
         cached = self._key_partition.get((topic, key))
         if cached is not None:
             return cached
-        partitions = self._partitions[topic]
-        partition = partitions[(int(murmur2(key)) & 0x7FFFFFFF) % len(partitions)]
+        partition = key_partition(key, self._partitions[topic])
         if len(self._key_partition) >= _KEY_CACHE_LIMIT:
             self._key_partition.clear()
         self._key_partition[(topic, key)] = partition
