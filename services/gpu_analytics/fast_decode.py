@@ -17,7 +17,17 @@ from __future__ import annotations
 
 import types
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import (
+    Annotated,
+    Any,
+    Literal,
+    NotRequired,
+    Required,
+    TypedDict,
+    Union,
+    get_args,
+    get_origin,
+)
 
 import msgspec
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
@@ -74,16 +84,22 @@ def _msgspec_type(annotation: Any, metadata: list[Any]) -> Any:
     return Annotated[annotation, msgspec.Meta(**meta)] if meta else annotation
 
 
-def struct_for(model: type[BaseModel]) -> type[msgspec.Struct]:
-    """A msgspec Struct with the model's fields, in its order, types, constraints and
-    defaults; unknown fields are ignored, as the models' extra="ignore" does."""
-    fields: list[tuple[str, Any] | tuple[str, Any, Any]] = []
+def fields_type(model: type[BaseModel]) -> tuple[Any, dict[str, Any]]:
+    """A TypedDict of the model's fields (their types and constraints; the optional ones
+    NotRequired) and the defaults of the optional ones. msgspec decodes a TypedDict straight
+    into a dict, ignoring unknown keys as the models' extra="ignore" does."""
+    annotations: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         if info.default_factory is not None or info.alias is not None:
             raise TypeError(f"fast_decode cannot map {model.__name__}.{name}")
         kind = _msgspec_type(info.annotation, list(info.metadata))
-        fields.append((name, kind) if info.is_required() else (name, kind, info.default))
-    return msgspec.defstruct(f"{model.__name__}Fast", fields, kw_only=True)
+        if info.is_required():
+            annotations[name] = Required[kind]
+        else:
+            annotations[name] = NotRequired[kind]
+            defaults[name] = info.default
+    return TypedDict(f"{model.__name__}Fields", annotations), defaults  # type: ignore[operator]
 
 
 def _timestamp(text: str) -> datetime:
@@ -108,17 +124,24 @@ _fromisoformat = datetime.fromisoformat
 
 
 class FastDecoder:
-    """`decoder(raw)` -> the model's field values as a dict; raises ValueError (msgspec's
-    DecodeError is one) for anything it declines, which pydantic then judges."""
+    """`decoder(raw)` -> the model's field values as a dict (every field, the defaults filled
+    in, in the order the JSON gave them); raises ValueError (msgspec's DecodeError is one) for
+    anything it declines, which pydantic then judges."""
 
     def __init__(self, model: type[BaseModel]) -> None:
-        self._decode = msgspec.json.Decoder(struct_for(model)).decode
-        self._asdict = msgspec.structs.asdict
+        typed, defaults = fields_type(model)
+        self._decode = msgspec.json.Decoder(typed).decode
+        self._count = len(model.model_fields)
+        self._defaults = tuple(defaults.items())
         stamps = [n for n, info in model.model_fields.items() if info.annotation is AwareDatetime]
         if stamps != ["ts"]:  # one known field: no loop on the hot path
             raise TypeError(f"fast_decode expects one timestamp, ts; {model.__name__}: {stamps}")
 
     def __call__(self, raw: bytes) -> dict[str, Any]:
-        fields = self._asdict(self._decode(raw))
+        fields: dict[str, Any] = self._decode(raw)
+        if len(fields) != self._count:  # an optional field left out (our producers send all)
+            for name, default in self._defaults:
+                if name not in fields:
+                    fields[name] = default
         fields["ts"] = _timestamp(fields["ts"])
         return fields

@@ -12,7 +12,7 @@ import pytest
 from pydantic import BaseModel, Field, ValidationError
 
 from gpu_analytics.events import GPU_METRICS, TOKEN_USAGE, EventKind
-from gpu_analytics.fast_decode import FastDecoder, struct_for
+from gpu_analytics.fast_decode import FastDecoder, fields_type
 
 GPU: dict[str, Any] = {
     "ts": "2026-11-27T09:00:00+01:00",
@@ -127,7 +127,7 @@ def test_the_fast_decoder_accepts_only_what_the_model_accepts_with_equal_values(
             continue
         assert model is not None, f"fast decoder accepted what the model rejects: {raw!r}"
         assert fast == model, raw
-        assert list(fast) == list(model), "same fields, same order"
+        assert set(fast) == set(model), "every field, defaults filled in"
         for name, value in fast.items():
             assert type(value) is type(model[name]), (raw, name, value, model[name])
             if hasattr(value, "utcoffset"):
@@ -161,4 +161,4 @@ def test_a_constraint_it_cannot_map_is_an_error_not_a_check_dropped() -> None:
 
     for model in (Odd, Pattern):
         with pytest.raises(TypeError, match="cannot map"):
-            struct_for(model)
+            fields_type(model)

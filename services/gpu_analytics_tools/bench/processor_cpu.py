@@ -15,6 +15,9 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
+from gpu_analytics.config import ProducerSettings
+from gpu_analytics.events import GpuMetric
+from gpu_analytics.producer.sources import encode
 from gpu_analytics_tools.stack.topics import create_topics
 from gpu_analytics_tools.testing.harness import gpu_event
 
@@ -23,15 +26,17 @@ WORKER = Path(__file__).with_name("consume_worker.py")
 
 
 async def _fill_topic(bootstrap: str, events: int) -> str:
-    """One topic of `events` realistic gpu.metrics.v1 records, shared by every run."""
+    """One topic of `events` realistic gpu.metrics.v1 records, shared by every run: written
+    as our producer writes them (producer.sources.encode: every field, nulls included)."""
     topic = f"bench.cpu.{uuid.uuid4().hex[:8]}"
     await create_topics(bootstrap, {topic: 6})
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, acks="all")
+    settings = ProducerSettings(topic_gpu_metrics=topic)
     await producer.start()
     try:
         for seq in range(events):
-            event = gpu_event(seq)
-            await producer.send(topic, orjson.dumps(event), key=event["gpu_uuid"].encode())
+            _, key, value = encode(GpuMetric.model_validate(gpu_event(seq)), settings)
+            await producer.send(topic, value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
