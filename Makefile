@@ -54,7 +54,7 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 	  services/tests/processor/test_ingest_outage.py
 	@$(VENV)/python -m gpu_analytics_tools.testing.reliability .cache/reliability.jsonl
 
-bench: ## performance benchmarks, printing ratios against a reference (not part of test); BASE=<rev> adds that revision's processor
+bench: ## performance benchmarks, printing ratios against a reference (not part of test); BASE=<rev> adds that revision's processor and ingest paths
 	@$(VENV)/python -m gpu_analytics_tools.bench.run $(if $(BASE),--base $(BASE))
 
 bench-profile: ## where the processor's consumer spends its CPU (py-spy), raw profiles in .cache/bench-profile

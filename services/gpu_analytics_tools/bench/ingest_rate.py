@@ -38,14 +38,21 @@ def _batches() -> list[list[dict[str, object]]]:
     return [[gpu_event(b * BATCH + i) for i in range(BATCH)] for b in range(BATCHES)]
 
 
-async def start_processor(stack: StackEnv, log_dir: Path) -> Processor:
-    """A processor on topics and a database of its own."""
+async def start_processor(stack: StackEnv, log_dir: Path, base: Path | None = None) -> Processor:
+    """A processor on topics and a database of its own; with `base`, that checkout's code
+    (its packages first on the import path)."""
     run = uuid.uuid4().hex[:8]
     line = Pipeline(
         stack, f"bench.ing.{run}", f"bench.tok.{run}", f"bench_{run}", f"i-{run}", log_dir
     )
     await create_topics(stack.bootstrap_servers, {line.gpu_topic: 6, line.token_topic: 6})
-    return await line.start_processor()
+    if base is None:
+        return await line.start_processor()
+    env = {**line.env(), "PYTHONPATH": str(base / "services")}
+    processor = Processor(env, log_dir / f"processor-base-{run}.log").start()
+    line.processors.append(processor)
+    await processor.wait_ready()
+    return processor
 
 
 async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) -> float:
@@ -66,8 +73,8 @@ async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) 
         return time.perf_counter() - started
 
 
-async def _ours(stack: StackEnv, log_dir: Path) -> float:
-    processor = await start_processor(stack, log_dir)
+async def _ours(stack: StackEnv, log_dir: Path, base: Path | None = None) -> float:
+    processor = await start_processor(stack, log_dir, base)
     bodies = [orjson.dumps(b) for b in _batches()]
     try:
         seconds = await post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
@@ -100,14 +107,31 @@ async def _direct(bootstrap: str) -> float:
         await producer.stop()
 
 
-def bench(stack: StackEnv, runs: int, log_dir: Path) -> dict[str, object]:
-    ours, direct = [], []
-    for _ in range(runs):
+def bench(stack: StackEnv, runs: int, log_dir: Path, base: Path | None = None) -> dict[str, object]:
+    ours, direct, old = [], [], []
+    asyncio.run(_direct(stack.bootstrap_servers))  # untimed: the broker warms up first
+    for _ in range(runs):  # interleaved, so a slow moment of the machine hits all alike
         direct.append(asyncio.run(_direct(stack.bootstrap_servers)))
         ours.append(asyncio.run(_ours(stack, log_dir)))
-    return _result(
+        if base is not None:
+            old.append(asyncio.run(_ours(stack, log_dir, base)))
+    result = _result(
         "http_ingest_rate", ("ours_events_per_s", ours), ("direct_kafka_events_per_s", direct), runs
     )
+    return _with_base(result, ours, direct, old)
+
+
+def _with_base(
+    result: dict[str, object], ours: list[float], reference: list[float], old: list[float]
+) -> dict[str, object]:
+    """The base revision's figures beside the line, when it ran: its own ratio against the
+    same reference, and HEAD over BASE (rates: above 1 is faster)."""
+    if old:
+        base_rate = statistics.median(old)
+        result["base_ratio"] = round(base_rate / statistics.median(reference), 3)
+        result["base_events_per_s"] = round(base_rate)
+        result["head_over_base"] = round(statistics.median(ours) / base_rate, 3)
+    return result
 
 
 def _result(
@@ -206,8 +230,8 @@ def _otlp_body(calls: list[dict[str, Any]]) -> bytes:
     return request.SerializeToString()
 
 
-async def _rate(stack: StackEnv, log_dir: Path, otlp: bool) -> float:
-    processor = await start_processor(stack, log_dir)
+async def _rate(stack: StackEnv, log_dir: Path, otlp: bool, base: Path | None = None) -> float:
+    processor = await start_processor(stack, log_dir, base)
     calls = _calls()
     try:
         if otlp:
@@ -223,11 +247,16 @@ async def _rate(stack: StackEnv, log_dir: Path, otlp: bool) -> float:
         processor.stop()
 
 
-def bench_otlp(stack: StackEnv, runs: int, log_dir: Path) -> dict[str, object]:
-    otlp, ours = [], []
-    for _ in range(runs):  # interleaved, so a slow moment of the machine hits both
+def bench_otlp(
+    stack: StackEnv, runs: int, log_dir: Path, base: Path | None = None
+) -> dict[str, object]:
+    otlp, ours, old = [], [], []
+    for _ in range(runs):  # interleaved, so a slow moment of the machine hits all alike
         ours.append(asyncio.run(_rate(stack, log_dir, otlp=False)))
         otlp.append(asyncio.run(_rate(stack, log_dir, otlp=True)))
-    return _result(
+        if base is not None:
+            old.append(asyncio.run(_rate(stack, log_dir, otlp=True, base=base)))
+    result = _result(
         "otlp_ingest_rate", ("otlp_spans_per_s", otlp), ("json_events_per_s", ours), runs
     )
+    return _with_base(result, otlp, ours, old)

@@ -8,7 +8,9 @@ Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark 
     {"bench": "producer_cpu_per_event", "ratio": ..., ...}    ours / Java ProducerPerformance,
                                                              CPU per event (+ throughput_ratio)
     {"bench": "http_ingest_rate", "ratio": ..., ...}          ours / direct Kafka publish
+                                                             (+ head_over_base with --base REV)
     {"bench": "otlp_ingest_rate", "ratio": ..., ...}          OTLP traces / our JSON, same calls
+                                                             (+ head_over_base with --base REV)
 """
 
 from __future__ import annotations
@@ -64,7 +66,8 @@ def main() -> int:
     parser.add_argument(
         "--base",
         metavar="REV",
-        help="also run this git revision's processor consumer, interleaved (a worktree of it)",
+        help="also run this git revision's processor consumer and HTTP/OTLP ingest, "
+        "interleaved (a worktree of it)",
     )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -89,10 +92,10 @@ def main() -> int:
                 results.append(producer_rate.bench(env["KAFKA_BOOTSTRAP_SERVERS"], args.runs))
             if "ingest" in selected:
                 sys.stderr.write("bench: HTTP ingest rate ...\n")
-                results.append(ingest_rate.bench(stack_env, args.runs, Path(tmp)))
+                results.append(ingest_rate.bench(stack_env, args.runs, Path(tmp), base))
             if "otlp" in selected:
                 sys.stderr.write("bench: OTLP trace ingest rate ...\n")
-                results.append(ingest_rate.bench_otlp(stack_env, args.runs, Path(tmp)))
+                results.append(ingest_rate.bench_otlp(stack_env, args.runs, Path(tmp), base))
     for result in results:
         sys.stdout.write(json.dumps(result) + "\n")
     return 0
