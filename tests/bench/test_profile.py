@@ -26,3 +26,19 @@ def test_own_and_under_shares_leave_idle_and_imports_out(tmp_path: Path) -> None
     assert lines[1].split() == ["60.0%", "60.0%", "decode", "(c.py:20)"]
     assert lines[2].split()[:2] == ["30.0%", "30.0%"]
     assert len(lines) == 3
+
+
+def test_own_time_by_package_says_what_the_library_and_our_code_cost(tmp_path: Path) -> None:
+    raw = tmp_path / "p.txt"
+    raw.write_text(
+        "run (gpu_analytics/producer/service.py:1);append (aiokafka/producer/b.py:77) 3\n"
+        "run (gpu_analytics/producer/service.py:1);model_dump (pydantic/main.py:5) 2\n"
+        "run (gpu_analytics/producer/service.py:2) 4\n"
+        "run (gpu_analytics/producer/service.py:1);gauss (random.py:592) 1\n"
+    )
+    assert read_collapsed(raw).by_package() == [
+        " 40.0%  gpu_analytics",
+        " 30.0%  aiokafka",
+        " 20.0%  pydantic",
+        " 10.0%  random",
+    ]

@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import MessageSizeTooLargeError
 
-from gpu_analytics.events import GpuMetric, TokenUsage
+from gpu_analytics.events import GpuMetric, TokenUsage, to_json
 from gpu_analytics.kafka.producer import (
     FATAL,
     key_partition,
@@ -220,6 +220,5 @@ def record_key(fields: Mapping[str, Any]) -> bytes:
 
 
 def to_record(event: GpuMetric | TokenUsage) -> Record:
-    """An event model as a record: its own JSON serializer, in one pass (not a dict, then
-    orjson)."""
-    return record_key(event.__dict__), event.__pydantic_serializer__.to_json(event)
+    """An event model as a record."""
+    return record_key(event.__dict__), to_json(event)

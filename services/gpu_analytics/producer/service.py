@@ -18,7 +18,6 @@ import time
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-import orjson
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
@@ -34,7 +33,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from gpu_analytics.config import ProducerSettings
-from gpu_analytics.events import GpuMetric, describe_errors
+from gpu_analytics.events import GpuMetric, describe_errors, to_json
 from gpu_analytics.kafka.fixes import quiet_repeated_aiokafka_logs
 from gpu_analytics.kafka.producer import new_producer, retire, start_producer
 from gpu_analytics.logs import configure_logging
@@ -87,7 +86,7 @@ def print_one_event(settings: ProducerSettings) -> int:
         event = source.take(1)[0]
     finally:
         source.close()
-    sys.stdout.write(orjson.dumps(event.model_dump(mode="json")).decode() + "\n")
+    sys.stdout.write(to_json(event).decode() + "\n")
     sys.stdout.flush()
     return 0
 
@@ -405,7 +404,6 @@ class ProducerService:
         skipped_seen = 0
         gpu_topic, token_topic = settings.topic_gpu_metrics, settings.topic_token_usage
         add = publisher.add
-        dumps = orjson.dumps
         next_refresh = time.monotonic() + PARTITION_REFRESH_S
         stopping = self._stopping
         self.send_started = time.perf_counter()
@@ -433,14 +431,12 @@ class ProducerService:
                 # encode() inlined: this loop is the producer's hot path.
                 for event in source.take(n):
                     if isinstance(event, GpuMetric):
-                        add(
-                            gpu_topic, event.gpu_uuid.encode(), dumps(event.model_dump(mode="json"))
-                        )
+                        add(gpu_topic, event.gpu_uuid.encode(), to_json(event))
                     elif spans is not None:
                         spans.add(event)
                     else:
                         key = (event.gpu_uuid or event.model).encode()
-                        add(token_topic, key, dumps(event.model_dump(mode="json")))
+                        add(token_topic, key, to_json(event))
                 schedule.sent(n)
                 self.produced += n
             if max_events is not None and self.produced >= max_events:

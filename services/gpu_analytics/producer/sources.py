@@ -7,10 +7,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-import orjson
-
 from gpu_analytics.config import ProducerSettings
-from gpu_analytics.events import GpuMetric, TokenUsage
+from gpu_analytics.events import GpuMetric, TokenUsage, to_json
 from gpu_analytics.producer.nvml import NvmlSource, NvmlUnavailable
 from gpu_analytics.producer.podresources import PodResources
 from gpu_analytics.producer.synthetic import TOKEN_EVENTS_PER_SAMPLE_AT_FULL_LOAD, SyntheticSource
@@ -36,7 +34,7 @@ def encode(event: Event, settings: ProducerSettings) -> tuple[str, bytes, bytes]
         topic, key = settings.topic_gpu_metrics, event.gpu_uuid
     else:
         topic, key = settings.topic_token_usage, event.gpu_uuid or event.model
-    return topic, key.encode(), orjson.dumps(event.model_dump(mode="json"))
+    return topic, key.encode(), to_json(event)
 
 
 def open_source(

@@ -164,7 +164,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bootstrap-servers", required=True)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--ours-once", action="store_true", help="one run of our producer alone (to profile it)"
+    )
     args = parser.parse_args()
+    if args.ours_once:
+        topic = asyncio.run(_create_topic(args.bootstrap_servers, "ours"))
+        rate, size, cpu = run_async(_ours_once(args.bootstrap_servers, topic, seed=0))
+        result = {"events_per_s": round(rate), "record_bytes": round(size), "cpu_us": cpu * 1e6}
+        sys.stdout.write(json.dumps(result) + "\n")
+        return 0
     sys.stdout.write(json.dumps(bench(args.bootstrap_servers, args.runs)) + "\n")
     return 0
 

@@ -1,13 +1,17 @@
-"""`make bench-profile`: where the processor spends its CPU, sampled by py-spy.
+"""`make bench-profile`: where the processor and the producer spend their CPU, by py-spy.
 
-`--path processor` (the default) runs the processor benchmark's worker (consume_worker.py,
-`ours` and the bare `reference`) under `py-spy record` on one pre-produced topic of a private
-stack. `--path ingest` attaches py-spy to a running processor while the HTTP ingest benchmark
-posts its batches to it (ingest, publish, and the consumer storing what arrives: one process,
-as in a pod). Each raw profile (collapsed stacks, for flamegraph tools) goes to --out, and the
-frames with the most samples are printed: by their own time and by the time spent under them.
-Start-up (imports) and the event loop waiting for the network are left out, so the shares are
-of the work itself.
+`--path processor` runs the processor benchmark's worker (consume_worker.py, `ours` and the
+bare `reference`) under `py-spy record` on one pre-produced topic of a private stack.
+`--path ingest` attaches py-spy to a running processor while the HTTP ingest benchmark posts
+its batches to it (ingest, publish, and the consumer storing what arrives: one process, as in
+a pod). `--path producer` runs one producer benchmark run of ours (the real service, synthetic
+fleet, rate unbounded) under py-spy. All three by default.
+
+Each raw profile (collapsed stacks, for flamegraph tools) goes to --out, and the frames with
+the most samples are printed: by their own time and by the time spent under them, then the own
+time by package (aiokafka, gpu_analytics, pydantic, ...): what the libraries cost and what our
+code does. Start-up (imports) and the event loop waiting for the network are left out, so the
+shares are of the work itself.
 """
 
 from __future__ import annotations
@@ -38,6 +42,16 @@ class Profile:
     samples: int
     own: Counter[str]
     under: Counter[str]
+
+    def by_package(self) -> list[str]:
+        """Own time by the top-level package (or stdlib module) of each leaf frame."""
+        packages: Counter[str] = Counter()
+        for frame, count in self.own.items():
+            path = frame.rpartition(" (")[2]
+            packages[path.split("/")[0].split(".py")[0] if path else "?"] += count
+        return [
+            f"{count / self.samples:6.1%}  {package}" for package, count in packages.most_common()
+        ]
 
     def top(self, n: int) -> list[str]:
         """The `n` frames with the most samples of their own, with the share under them."""
@@ -70,6 +84,21 @@ def _print(name: str, raw: Path, top: int) -> None:
     profile = read_collapsed(raw)
     print(f"{name}: {profile.samples} samples of work")  # noqa: T201
     print("\n".join(profile.top(top)))  # noqa: T201
+    print("   own  by package")  # noqa: T201
+    print("\n".join(profile.by_package()[:10]))  # noqa: T201
+
+
+def _producer(py_spy: str, stack: StackEnv, out: Path, rate: int, top: int) -> None:
+    raw = out / "producer-ours.txt"
+    sys.stderr.write(f"bench-profile: producer ours under py-spy -> {raw}\n")
+    subprocess.run(
+        [py_spy, "record", "--rate", str(rate), "--format", "raw",
+         "--output", str(raw), "--nonblocking", "--",
+         sys.executable, "-m", "gpu_analytics_tools.bench.producer_rate",
+         "--bootstrap-servers", stack.bootstrap_servers, "--ours-once"],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    _print("producer ours", raw, top)
 
 
 def _processor(py_spy: str, stack: StackEnv, out: Path, rate: int, top: int) -> None:
@@ -113,14 +142,14 @@ async def _ingest(py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: P
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", choices=["processor", "ingest"], action="append")
+    parser.add_argument("--path", choices=["processor", "ingest", "producer"], action="append")
     parser.add_argument("--out", type=Path, default=Path(".cache/bench-profile"))
     parser.add_argument("--top", type=int, default=15, help="frames to print per profile")
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     args = parser.parse_args()
     py_spy = require("py-spy", "PY_SPY", folder=Path(sys.executable).parent)
     args.out.mkdir(parents=True, exist_ok=True)
-    paths = args.path or ["processor", "ingest"]
+    paths = args.path or ["processor", "ingest", "producer"]
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         sys.stderr.write("bench-profile: starting a private stack\n")
         with private_stack(Path(tmp) / "stack") as stack:
@@ -129,6 +158,8 @@ def main() -> int:
             if "ingest" in paths:
                 raw = asyncio.run(_ingest(py_spy, stack, args.out, args.rate, Path(tmp)))
                 _print("HTTP ingest (processor)", raw, args.top)
+            if "producer" in paths:
+                _producer(py_spy, stack, args.out, args.rate, args.top)
     return 0
 
 
