@@ -9,7 +9,9 @@ per event sent: ours is the CPU of this process over its run (from the service's
 last acknowledgement, events generated included), Java's the CPU of the ProducerPerformance
 process over its life (JVM start included). CPU time holds on a loaded machine, where
 throughput does not; the throughputs (first event to last acknowledgement for ours, Java's own
-figure) and their ratio stay in the output beside it. Medians of the runs.
+figure) and their ratio stay in the output beside it. Medians of the runs. The JVM's start-up
+weighs on Java's figure, so one more Java run of a single record measures it, and
+`steady_ratio` compares ours with Java's CPU per event without it.
 
     python -m gpu_analytics_tools.bench.producer_rate --bootstrap-servers 127.0.0.1:9092 --runs 3
 """
@@ -90,7 +92,9 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _java_once(bootstrap_servers: str, topic: str, record_bytes: int) -> tuple[float, float]:
+def _java_once(
+    bootstrap_servers: str, topic: str, record_bytes: int, records: int = EVENTS
+) -> tuple[float, float]:
     """(records/s as ProducerPerformance reports it, CPU seconds of its process per record)."""
     command = [
         java_binary(),
@@ -101,7 +105,7 @@ def _java_once(bootstrap_servers: str, topic: str, record_bytes: int) -> tuple[f
         "--topic",
         topic,
         "--num-records",
-        str(EVENTS),
+        str(records),
         "--record-size",
         str(record_bytes),
         "--throughput",
@@ -144,14 +148,23 @@ def bench(bootstrap_servers: str, runs: int) -> dict[str, object]:
         rate, cpu = _java_once(bootstrap_servers, topic, round(size))
         java.append(rate)
         java_cpu.append(cpu)
+    # The JVM's start-up and connection, as CPU: one record sent. Java's CPU per event less
+    # that share is its steady cost, which `steady_ratio` compares ours with.
+    topic = asyncio.run(_create_topic(bootstrap_servers, "java"))
+    topics.append(topic)
+    _, startup_cpu = _java_once(bootstrap_servers, topic, round(statistics.mean(sizes)), 1)
     asyncio.run(_delete_topics(bootstrap_servers, topics))
     ours_median, java_median = statistics.median(ours), statistics.median(java)
     ours_us, java_us = statistics.median(ours_cpu) * 1e6, statistics.median(java_cpu) * 1e6
+    steady_us = java_us - startup_cpu * 1e6 / EVENTS
     return {
         "bench": "producer_cpu_per_event",
         "ratio": round(ours_us / java_us, 3),
         "ours_cpu_us_per_event": round(ours_us, 2),
         "java_cpu_us_per_event": round(java_us, 2),
+        "steady_ratio": round(ours_us / steady_us, 3),
+        "java_steady_cpu_us_per_event": round(steady_us, 2),
+        "java_startup_cpu_s": round(startup_cpu, 2),
         "throughput_ratio": round(ours_median / java_median, 3),
         "ours_events_per_s": round(ours_median),
         "java_events_per_s": round(java_median),
