@@ -21,7 +21,10 @@ from gpu_analytics.fast_decode import FastDecoder
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 NonNegative = Annotated[float, Field(ge=0)]
-Count = Annotated[int, Field(ge=0)]
+# MongoDB stores integers in at most 64 bits: a larger count would pass validation and then
+# fail every insert of its batch.
+INT64_MAX = 2**63 - 1
+Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 

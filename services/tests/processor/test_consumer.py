@@ -91,6 +91,29 @@ async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
     await _assert_committed_to_end(pipeline)
 
 
+async def test_an_integer_mongodb_cannot_store_is_dead_lettered_not_a_poisoned_batch(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
+) -> None:
+    """2**63 is a valid JSON integer and a count >= 0, but no 64-bit BSON integer: accepted, it
+    would fail the insert of its whole batch again and again."""
+    processor = await pipeline.start_processor()
+    huge = orjson.dumps(make_gpu_event(1, gpu_index=2**63))
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(0)), partition=0)
+        await producer.send(pipeline.gpu_topic, huge, partition=0)
+        await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(2)), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    docs = await pipeline.wait_stored(2)
+    assert sorted(d["host"] for d in docs) == ["seq-0", "seq-2"]
+    (dead,) = await read_records(pipeline.stack.bootstrap_servers, f"{pipeline.gpu_topic}.dlq", 1)
+    assert (dead.value, dict(dead.headers)["dlq.reason"]) == (huge, b"out_of_range")
+    assert await processor.metric("gpu_analytics_events_invalid_total") == 1
+
+
 async def test_events_without_id_get_a_stable_offset_id_and_redelivery_is_ignored(
     pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
 ) -> None:
