@@ -23,6 +23,10 @@ Attribute names, both generations (the OpenTelemetry GenAI conventions, and vLLM
 A span with neither token attribute is not an LLM call: it is counted and dropped. latency_ms
 is the span's end minus its start; ts is its end. event_id is `<trace id>-<span id>` (hex), so
 an exporter that sends the same spans again stores nothing twice.
+
+Each event is written as JSON and validated from those bytes as the consumer validates
+(`TOKEN_USAGE.fields_from_json`: the fast decoder, pydantic for what it declines): the bytes
+that passed are what Kafka gets, with no model built and no second serialisation.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -40,7 +45,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
-from gpu_analytics.events import TokenUsage, describe_errors
+from gpu_analytics.events import TOKEN_USAGE, describe_errors
+from gpu_analytics.processor.publisher import Record, record_key
 
 MODEL = ("gen_ai.response.model", "gen_ai.request.model")
 PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
@@ -98,7 +104,7 @@ def _ids_to_base64(data: Any) -> Any:
 
 @dataclass
 class Converted:
-    events: list[TokenUsage] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)  # validated token.usage.v1 events
     without_usage: int = 0
     rejected: int = 0
     errors: list[str] = field(default_factory=list)  # the first few, for the partial success
@@ -123,7 +129,10 @@ def token_events(request: ExportTraceServiceRequest) -> Converted:
                     out.without_usage += 1
                     continue
                 try:
-                    out.events.append(_event(span, attrs, resource, scope))
+                    fields = _event(span, attrs, resource, scope)
+                    value = orjson.dumps(fields)
+                    TOKEN_USAGE.fields_from_json(value)  # raises ValidationError
+                    out.records.append((record_key(fields), value))
                 except (_Rejected, ValidationError) as exc:
                     out.rejected += 1
                     if len(out.errors) < MAX_ERRORS:
@@ -138,7 +147,8 @@ class _Rejected(ValueError):
 
 def _event(
     span: Span, attrs: dict[str, Any], resource: dict[str, Any], scope: str | None
-) -> TokenUsage:
+) -> dict[str, Any]:
+    """The span's token.usage.v1 fields, not yet validated."""
     if len(span.trace_id) != 16 or len(span.span_id) != 8:
         raise _Rejected("a span needs a 16-byte trace id and an 8-byte span id")
     model = _first(attrs, MODEL, str)
@@ -148,22 +158,20 @@ def _event(
         raise _Rejected("the span ends before it starts")
     ttft_s = _first(attrs, TTFT_S, float)
     error = span.status.code == Status.STATUS_CODE_ERROR or ERROR_TYPE in attrs
-    return TokenUsage.model_validate(
-        {
-            "event_id": f"{span.trace_id.hex()}-{span.span_id.hex()}",
-            "ts": datetime.fromtimestamp(span.end_time_unix_nano / 1e9, UTC),
-            "host": _first(resource, HOST, str) or "unknown",
-            "provider": _first(attrs, PROVIDER, str) or scope or "unknown",
-            "model": model,
-            "operation": _first(attrs, OPERATION, str) or "chat",
-            "input_tokens": _first(attrs, INPUT_TOKENS, int) or 0,
-            "output_tokens": _first(attrs, OUTPUT_TOKENS, int) or 0,
-            "latency_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
-            "ttft_ms": None if ttft_s is None else ttft_s * 1000,
-            "gpu_uuid": _first(attrs, (GPU_UUID,), str) or _first(resource, (GPU_UUID,), str),
-            "status": "error" if error else "ok",
-        }
-    )
+    return {
+        "event_id": f"{span.trace_id.hex()}-{span.span_id.hex()}",
+        "ts": datetime.fromtimestamp(span.end_time_unix_nano / 1e9, UTC),
+        "host": _first(resource, HOST, str) or "unknown",
+        "provider": _first(attrs, PROVIDER, str) or scope or "unknown",
+        "model": model,
+        "operation": _first(attrs, OPERATION, str) or "chat",
+        "input_tokens": _first(attrs, INPUT_TOKENS, int) or 0,
+        "output_tokens": _first(attrs, OUTPUT_TOKENS, int) or 0,
+        "latency_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+        "ttft_ms": None if ttft_s is None else ttft_s * 1000,
+        "gpu_uuid": _first(attrs, (GPU_UUID,), str) or _first(resource, (GPU_UUID,), str),
+        "status": "error" if error else "ok",
+    }
 
 
 def _attributes(pairs: Sequence[KeyValue]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from gpu_analytics.processor import metrics, otlp
 from gpu_analytics.processor.deps import RuntimeDep
-from gpu_analytics.processor.publisher import to_record
 from gpu_analytics.processor.routes.ingest import publish, read_limited
 
 router = APIRouter(tags=["otlp"])
@@ -65,13 +64,12 @@ async def export_traces(request: Request, runtime: RuntimeDep) -> Response:
     except (otlp.BadRequest, orjson.JSONDecodeError) as exc:
         return _status(as_json, status.HTTP_400_BAD_REQUEST, str(exc))
     converted = otlp.token_events(parsed)
-    if converted.events:
+    if converted.records:
         try:
-            records = [to_record(event) for event in converted.events]
-            await publish(runtime, runtime.settings.topic_token_usage, records)
+            await publish(runtime, runtime.settings.topic_token_usage, converted.records)
         except HTTPException as exc:
             return _status(as_json, exc.status_code, str(exc.detail), exc.headers)
-    metrics.OTLP_SPANS.labels("accepted").inc(len(converted.events))
+    metrics.OTLP_SPANS.labels("accepted").inc(len(converted.records))
     metrics.OTLP_SPANS.labels("rejected").inc(converted.rejected)
     metrics.OTLP_SPANS.labels("no_genai_usage").inc(converted.without_usage)
     answer = ExportTraceServiceResponse()
