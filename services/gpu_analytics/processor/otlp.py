@@ -41,7 +41,7 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
@@ -175,12 +175,11 @@ def _event(
 
 
 def _attributes(pairs: Sequence[KeyValue]) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in pairs}
-
-
-def _value(value: AnyValue) -> Any:
-    kind = value.WhichOneof("value")
-    return None if kind is None else getattr(value, kind)
+    # AnyValue's set member, None for an empty one; inlined (every attribute of every span).
+    return {
+        kv.key: getattr(value, kind) if (kind := (value := kv.value).WhichOneof("value")) else None
+        for kv in pairs
+    }
 
 
 def _first(attrs: dict[str, Any], names: Sequence[str], kind: type) -> Any:

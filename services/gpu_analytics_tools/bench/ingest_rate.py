@@ -34,7 +34,7 @@ BATCHES = 200
 CONCURRENCY = 8
 
 
-def _batches() -> list[list[dict[str, object]]]:
+def batches() -> list[list[dict[str, object]]]:
     return [[gpu_event(b * BATCH + i) for i in range(BATCH)] for b in range(BATCHES)]
 
 
@@ -75,12 +75,23 @@ async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) 
 
 async def _ours(stack: StackEnv, log_dir: Path, base: Path | None = None) -> float:
     processor = await start_processor(stack, log_dir, base)
-    bodies = [orjson.dumps(b) for b in _batches()]
+    bodies = [orjson.dumps(b) for b in batches()]
     try:
         seconds = await post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
+        await settled(processor)
         return BATCH * BATCHES / seconds
     finally:
         processor.stop()
+
+
+async def settled(processor: Processor, timeout: float = 180) -> None:
+    """Until the processor's consumer has stored every event posted: the next run then starts
+    on a quiet broker and database, not while this run's events are still being stored."""
+    deadline = time.monotonic() + timeout
+    while await processor.metric("gpu_analytics_events_stored_total") < BATCH * BATCHES:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the processor did not store the events in {timeout:g}s")
+        await asyncio.sleep(0.5)
 
 
 async def _direct(bootstrap: str) -> float:
@@ -95,7 +106,7 @@ async def _direct(bootstrap: str) -> float:
     )
     await producer.start()
     try:
-        events = [e for batch in _batches() for e in batch]
+        events = [e for batch in batches() for e in batch]
         started = time.perf_counter()
         futures = [
             await producer.send(topic, orjson.dumps(e), key=str(e["gpu_uuid"]).encode())
@@ -156,7 +167,7 @@ def _result(
 NS = 1_000_000_000
 
 
-def _calls() -> list[list[dict[str, Any]]]:
+def calls() -> list[list[dict[str, Any]]]:
     end = int(datetime.now(UTC).timestamp() * NS)
     return [
         [
@@ -200,7 +211,7 @@ def _attr(key: str, value: str | int) -> KeyValue:
     return KeyValue(key=key, value=any_value)
 
 
-def _otlp_body(calls: list[dict[str, Any]]) -> bytes:
+def otlp_body(calls: list[dict[str, Any]]) -> bytes:
     spans = [
         Span(
             trace_id=c["n"].to_bytes(16, "big"),
@@ -232,16 +243,17 @@ def _otlp_body(calls: list[dict[str, Any]]) -> bytes:
 
 async def _rate(stack: StackEnv, log_dir: Path, otlp: bool, base: Path | None = None) -> float:
     processor = await start_processor(stack, log_dir, base)
-    calls = _calls()
+    spans = calls()
     try:
         if otlp:
-            bodies = [_otlp_body(c) for c in calls]
+            bodies = [otlp_body(c) for c in spans]
             seconds = await post_all(processor.url, "/v1/traces", bodies, "application/x-protobuf")
         else:
-            bodies = [_json_body(c) for c in calls]
+            bodies = [_json_body(c) for c in spans]
             seconds = await post_all(
                 processor.url, "/api/v1/token-usage", bodies, "application/json"
             )
+        await settled(processor)
         return float(BATCH * BATCHES / seconds)
     finally:
         processor.stop()

@@ -4,8 +4,9 @@
 bare `reference`) under `py-spy record` on one pre-produced topic of a private stack.
 `--path ingest` attaches py-spy to a running processor while the HTTP ingest benchmark posts
 its batches to it (ingest, publish, and the consumer storing what arrives: one process, as in
-a pod). `--path producer` runs one producer benchmark run of ours (the real service, synthetic
-fleet, rate unbounded) under py-spy. All three by default.
+a pod); `--path otlp` does the same with the OTLP benchmark's protobuf trace bodies.
+`--path producer` runs one producer benchmark run of ours (the real service, synthetic fleet,
+rate unbounded) under py-spy. All four by default.
 
 Each raw profile (collapsed stacks, for flamegraph tools) goes to --out, and the frames with
 the most samples are printed: by their own time and by the time spent under them, then the own
@@ -34,7 +35,12 @@ from gpu_analytics_tools.stack.stack import StackEnv, private_stack
 from gpu_analytics_tools.tools import require
 
 # Frames of a process that is not working on events: imports, and threads parked waiting.
-IDLE = ("EpollSelector.select", "_worker (concurrent/futures", "<frozen importlib._bootstrap")
+IDLE = (
+    "EpollSelector.select",
+    "_worker (concurrent/futures",
+    "<frozen importlib._bootstrap",
+    "Condition.wait (threading",
+)
 
 
 @dataclass
@@ -116,11 +122,14 @@ def _processor(py_spy: str, stack: StackEnv, out: Path, rate: int, top: int) -> 
         _print(f"processor {mode}", raw, top)
 
 
-async def _ingest(py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: Path) -> Path:
-    raw = out / "ingest-processor.txt"
+async def _ingest(
+    py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: Path, *, otlp: bool = False
+) -> Path:
+    name = "otlp" if otlp else "ingest"
+    raw = out / f"{name}-processor.txt"
     processor = await ingest_rate.start_processor(stack, log_dir)
     assert processor.proc is not None
-    sys.stderr.write(f"bench-profile: HTTP ingest, processor under py-spy -> {raw}\n")
+    sys.stderr.write(f"bench-profile: {name}, processor under py-spy -> {raw}\n")
     spy = subprocess.Popen(
         [py_spy, "record", "--rate", str(rate), "--format", "raw", "--output", str(raw),
          "--nonblocking", "--pid", str(processor.proc.pid)],
@@ -128,8 +137,13 @@ async def _ingest(py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: P
     )  # fmt: skip
     try:
         await asyncio.sleep(1.0)  # attached
-        bodies = [orjson.dumps(batch) for batch in ingest_rate._batches()]  # noqa: SLF001
-        await ingest_rate.post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
+        if otlp:
+            bodies = [ingest_rate.otlp_body(calls) for calls in ingest_rate.calls()]
+            path, media = "/v1/traces", "application/x-protobuf"
+        else:
+            bodies = [orjson.dumps(batch) for batch in ingest_rate.batches()]
+            path, media = "/api/v1/gpu-metrics", "application/json"
+        await ingest_rate.post_all(processor.url, path, bodies, media)
         await asyncio.sleep(1.0)  # the consumer stores the last batches
     finally:
         spy.send_signal(signal.SIGINT)  # py-spy writes its profile when interrupted
@@ -142,14 +156,16 @@ async def _ingest(py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: P
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", choices=["processor", "ingest", "producer"], action="append")
+    parser.add_argument(
+        "--path", choices=["processor", "ingest", "otlp", "producer"], action="append"
+    )
     parser.add_argument("--out", type=Path, default=Path(".cache/bench-profile"))
     parser.add_argument("--top", type=int, default=15, help="frames to print per profile")
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
     args = parser.parse_args()
     py_spy = require("py-spy", "PY_SPY", folder=Path(sys.executable).parent)
     args.out.mkdir(parents=True, exist_ok=True)
-    paths = args.path or ["processor", "ingest", "producer"]
+    paths = args.path or ["processor", "ingest", "otlp", "producer"]
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
         sys.stderr.write("bench-profile: starting a private stack\n")
         with private_stack(Path(tmp) / "stack") as stack:
@@ -158,6 +174,9 @@ def main() -> int:
             if "ingest" in paths:
                 raw = asyncio.run(_ingest(py_spy, stack, args.out, args.rate, Path(tmp)))
                 _print("HTTP ingest (processor)", raw, args.top)
+            if "otlp" in paths:
+                raw = asyncio.run(_ingest(py_spy, stack, args.out, args.rate, Path(tmp), otlp=True))
+                _print("OTLP ingest (processor)", raw, args.top)
             if "producer" in paths:
                 _producer(py_spy, stack, args.out, args.rate, args.top)
     return 0
