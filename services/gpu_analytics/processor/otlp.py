@@ -125,7 +125,7 @@ def token_events(request: ExportTraceServiceRequest) -> Converted:
             scope = scope_spans.scope.name.split(".", 1)[0] or None
             for span in scope_spans.spans:
                 attrs = _attributes(span.attributes)
-                if not any(name in attrs for name in (*INPUT_TOKENS, *OUTPUT_TOKENS)):
+                if attrs.keys().isdisjoint(_USAGE):
                     out.without_usage += 1
                     continue
                 try:
@@ -139,6 +139,10 @@ def token_events(request: ExportTraceServiceRequest) -> Converted:
                         reason = describe_errors(exc) if isinstance(exc, ValidationError) else exc
                         out.errors.append(f"span {span.span_id.hex()}: {reason}")
     return out
+
+
+_USAGE = frozenset((*INPUT_TOKENS, *OUTPUT_TOKENS))
+_GPU_UUID = (GPU_UUID,)
 
 
 class _Rejected(ValueError):
@@ -182,13 +186,18 @@ def _attributes(pairs: Sequence[KeyValue]) -> dict[str, Any]:
     }
 
 
+_ABSENT = object()
+
+
 def _first(attrs: dict[str, Any], names: Sequence[str], kind: type) -> Any:
     """The first attribute of `names` present, as `kind` (an int given as a whole double is
     taken; anything else of the wrong type rejects the span)."""
     for name in names:
-        if name not in attrs:
+        value = attrs.get(name, _ABSENT)
+        if value is _ABSENT:
             continue
-        value = attrs[name]
+        if type(value) is kind:  # the common case (and a bool is not an int here)
+            return value
         if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if kind is int and isinstance(value, float) and value.is_integer():
