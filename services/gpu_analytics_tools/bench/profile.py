@@ -53,8 +53,8 @@ class Profile:
         """Own time by the top-level package (or stdlib module) of each leaf frame."""
         packages: Counter[str] = Counter()
         for frame, count in self.own.items():
-            path = frame.rpartition(" (")[2]
-            packages[path.split("/")[0].split(".py")[0] if path else "?"] += count
+            path = frame.rpartition(" (")[2].rpartition(":")[0]  # "pymongo/message.py"
+            packages[path.split("/")[0].removesuffix(".py") or "?"] += count
         return [
             f"{count / self.samples:6.1%}  {package}" for package, count in packages.most_common()
         ]
