@@ -57,7 +57,7 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test); BASE=<rev> adds that revision's processor and ingest paths
 	@$(VENV)/python -m gpu_analytics_tools.bench.run $(if $(BASE),--base $(BASE))
 
-bench-profile: ## where the processor's consumer spends its CPU (py-spy), raw profiles in .cache/bench-profile
+bench-profile: ## where the consumer, HTTP and OTLP ingest and the producer spend their CPU (py-spy), raw profiles in .cache/bench-profile
 	@$(VENV)/python -m gpu_analytics_tools.bench.profile
 
 dashboards: ## regenerate monitoring/dashboards/*.json from the dashboard code
