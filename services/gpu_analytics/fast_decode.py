@@ -77,9 +77,7 @@ def _msgspec_type(annotation: Any, metadata: list[Any]) -> Any:
         # As text, converted by _timestamp: msgspec's own datetime rounds digits past the
         # microsecond where pydantic truncates them.
         return Annotated[str, msgspec.Meta(min_length=20, max_length=32)]
-    if origin is Literal or annotation in _SCALARS or annotation is type(None):
-        pass
-    else:
+    if not (origin is Literal or annotation in _SCALARS or annotation is type(None)):
         raise TypeError(f"fast_decode cannot map the type {annotation!r}")
     return Annotated[annotation, msgspec.Meta(**meta)] if meta else annotation
 
