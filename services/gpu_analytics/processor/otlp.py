@@ -41,7 +41,7 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from pydantic import ValidationError
 
@@ -120,11 +120,11 @@ MAX_ERRORS = 5
 def token_events(request: ExportTraceServiceRequest) -> Converted:
     out = Converted()
     for resource_spans in request.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
+        resource = _Resource.of(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name.split(".", 1)[0] or None
             for span in scope_spans.spans:
-                attrs = _attributes(span.attributes)
+                attrs = _read(span.attributes)
                 if attrs.keys().isdisjoint(_USAGE):
                     out.without_usage += 1
                     continue
@@ -141,68 +141,124 @@ def token_events(request: ExportTraceServiceRequest) -> Converted:
     return out
 
 
-_USAGE = frozenset((*INPUT_TOKENS, *OUTPUT_TOKENS))
-_GPU_UUID = (GPU_UUID,)
-
-
 class _Rejected(ValueError):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class _WrongKind:
+    """An attribute read whose value is not of its field's kind: rejects the span where it is
+    the first of its names present."""
+
+    of: str
+
+
+# The attributes read, each with the AnyValue member its field's kind is set in (error.type
+# is read for its presence alone). Every other attribute is skipped unread: an LLM span
+# carries many (request parameters, prompts), and each one read costs protobuf objects.
+_KINDS: dict[str, type] = {
+    **dict.fromkeys((*MODEL, *PROVIDER, *OPERATION, GPU_UUID, *HOST), str),
+    **dict.fromkeys((*INPUT_TOKENS, *OUTPUT_TOKENS), int),
+    **dict.fromkeys(TTFT_S, float),
+}
+_MEMBERS = {str: "string_value", int: "int_value", float: "double_value"}
+_READ: dict[str, str | None] = {name: _MEMBERS[kind] for name, kind in _KINDS.items()}
+_READ[ERROR_TYPE] = None
+_USAGE = frozenset((*INPUT_TOKENS, *OUTPUT_TOKENS))
+
+
+def _read(pairs: Sequence[KeyValue]) -> dict[str, Any]:
+    """The attributes of `pairs` this module reads, each as its field's kind or a _WrongKind;
+    the last of a repeated key wins."""
+    attrs: dict[str, Any] = {}
+    for kv in pairs:
+        key = kv.key
+        if key not in _READ:
+            continue
+        member = _READ[key]
+        if member is None:
+            attrs[key] = True
+            continue
+        value = kv.value
+        got = getattr(value, member)  # the field's own member: set when truthy
+        attrs[key] = got if got else _as_kind(value, _KINDS[key])
+    return attrs
+
+
+def _as_kind(value: AnyValue, kind: type) -> Any:
+    """An attribute's value as `kind`: an int given as a whole double is taken, and a double
+    given as an int; a bool is no number here, and anything else is a _WrongKind."""
+    member = value.WhichOneof("value")
+    got = getattr(value, member) if member else None
+    if type(got) is kind:  # a zero or an empty string of the right member
+        return got
+    if kind is float and type(got) is int:
+        return float(got)
+    if kind is int and type(got) is float and got.is_integer():
+        return int(got)
+    return _WrongKind(type(got).__name__)
+
+
+def _first(attrs: dict[str, Any], names: Sequence[str], kind: type) -> Any:
+    """The first attribute of `names` present, None when none is."""
+    for name in names:
+        if name in attrs:
+            value = attrs[name]
+            if type(value) is _WrongKind:
+                raise _Rejected(f"{name} is {value.of}, not {kind.__name__}")
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Resource:
+    """What a resource gives each of its spans, read once: its attributes, and the host or
+    the reason its spans are rejected."""
+
+    attrs: dict[str, Any]
+    host: str = "unknown"
+    rejected: _Rejected | None = None
+
+    @classmethod
+    def of(cls, pairs: Sequence[KeyValue]) -> _Resource:
+        attrs = _read(pairs)
+        try:
+            return cls(attrs, _first(attrs, HOST, str) or "unknown")
+        except _Rejected as exc:
+            return cls(attrs, rejected=exc)
+
+
+_GPU_UUID = (GPU_UUID,)
+
+
 def _event(
-    span: Span, attrs: dict[str, Any], resource: dict[str, Any], scope: str | None
+    span: Span, attrs: dict[str, Any], resource: _Resource, scope: str | None
 ) -> dict[str, Any]:
     """The span's token.usage.v1 fields, not yet validated."""
-    if len(span.trace_id) != 16 or len(span.span_id) != 8:
+    trace_id, span_id = span.trace_id, span.span_id
+    if len(trace_id) != 16 or len(span_id) != 8:
         raise _Rejected("a span needs a 16-byte trace id and an 8-byte span id")
     model = _first(attrs, MODEL, str)
     if model is None:
         raise _Rejected(f"no model ({' or '.join(MODEL)})")
-    if span.end_time_unix_nano < span.start_time_unix_nano or not span.end_time_unix_nano:
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if end < start or not end:
         raise _Rejected("the span ends before it starts")
     ttft_s = _first(attrs, TTFT_S, float)
-    error = span.status.code == Status.STATUS_CODE_ERROR or ERROR_TYPE in attrs
+    if resource.rejected is not None:
+        raise resource.rejected
+    error = ERROR_TYPE in attrs or span.status.code == Status.STATUS_CODE_ERROR
     return {
-        "event_id": f"{span.trace_id.hex()}-{span.span_id.hex()}",
-        "ts": datetime.fromtimestamp(span.end_time_unix_nano / 1e9, UTC),
-        "host": _first(resource, HOST, str) or "unknown",
+        "event_id": f"{trace_id.hex()}-{span_id.hex()}",
+        "ts": datetime.fromtimestamp(end / 1e9, UTC),
+        "host": resource.host,
         "provider": _first(attrs, PROVIDER, str) or scope or "unknown",
         "model": model,
         "operation": _first(attrs, OPERATION, str) or "chat",
         "input_tokens": _first(attrs, INPUT_TOKENS, int) or 0,
         "output_tokens": _first(attrs, OUTPUT_TOKENS, int) or 0,
-        "latency_ms": (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6,
+        "latency_ms": (end - start) / 1e6,
         "ttft_ms": None if ttft_s is None else ttft_s * 1000,
-        "gpu_uuid": _first(attrs, (GPU_UUID,), str) or _first(resource, (GPU_UUID,), str),
+        "gpu_uuid": _first(attrs, _GPU_UUID, str) or _first(resource.attrs, _GPU_UUID, str),
         "status": "error" if error else "ok",
     }
-
-
-def _attributes(pairs: Sequence[KeyValue]) -> dict[str, Any]:
-    # AnyValue's set member, None for an empty one; inlined (every attribute of every span).
-    return {
-        kv.key: getattr(value, kind) if (kind := (value := kv.value).WhichOneof("value")) else None
-        for kv in pairs
-    }
-
-
-_ABSENT = object()
-
-
-def _first(attrs: dict[str, Any], names: Sequence[str], kind: type) -> Any:
-    """The first attribute of `names` present, as `kind` (an int given as a whole double is
-    taken; anything else of the wrong type rejects the span)."""
-    for name in names:
-        value = attrs.get(name, _ABSENT)
-        if value is _ABSENT:
-            continue
-        if type(value) is kind:  # the common case (and a bool is not an int here)
-            return value
-        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if kind is int and isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, kind) and not isinstance(value, bool):
-            return value
-        raise _Rejected(f"{name} is {type(value).__name__}, not {kind.__name__}")
-    return None

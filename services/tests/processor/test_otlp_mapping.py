@@ -159,6 +159,12 @@ def test_what_is_absent_falls_back(
     assert got["gpu_uuid"] is None and got["ttft_ms"] is None
 
 
+def test_the_spans_gpu_comes_before_the_resources_which_is_then_not_read() -> None:
+    got = event(convert(TODAY | {"gpu.uuid": "GPU-s"}, resource={"gpu.uuid": 3}))
+    assert got["gpu_uuid"] == "GPU-s"
+    assert "gpu.uuid is int" in rejected(convert(TODAY, resource={"gpu.uuid": 3}))
+
+
 def test_a_whole_double_is_an_int_and_the_last_duplicate_key_wins() -> None:
     got = event(
         convert([("gen_ai.request.model", "m"), ("gen_ai.usage.input_tokens", 12.0),
