@@ -42,6 +42,12 @@ class EventPublisher:
         self._reported: BaseException | None = None  # the unusable state already logged
         self._failed_renewals = 0  # background replacements that failed since the last success
         self._renewal_logged_at = -RENEWAL_LOG_EVERY_S
+        # One batch submission at a time per partition, first come first served. aiokafka
+        # holds one batch per partition and lets every other `send_batch` of it poll for the
+        # slot; each poll takes the total time waited so far off the remaining timeout (its
+        # MessageAccumulator.add_batch, 0.14), so with a few requests on one partition the
+        # loser of every race timed out in a quarter of a second, not 15 s.
+        self._submitting: dict[tuple[str, int], asyncio.Lock] = {}
         self.started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -49,6 +55,10 @@ class EventPublisher:
             self._bootstrap_servers,
             client_id="gpu-analytics-processor",
             linger_ms=5,
+            # A request's events for one partition in one batch: 100 events are about 30 KB,
+            # two or three 16 KiB batches each waiting its turn for the partition otherwise.
+            # Well under the broker's 1 MiB message.max.bytes, compressed or not.
+            max_batch_size=262_144,
             request_timeout_ms=15_000,
         )
 
@@ -191,9 +201,13 @@ class EventPublisher:
         self, producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
     ) -> asyncio.Future[object]:
         batch.close()  # complete: aiokafka must neither add to it nor linger it
-        future: asyncio.Future[object] = await producer.send_batch(
-            batch, topic, partition=partition
-        )
+        lock = self._submitting.get((topic, partition))
+        if lock is None:
+            lock = self._submitting[topic, partition] = asyncio.Lock()
+        async with lock:
+            future: asyncio.Future[object] = await producer.send_batch(
+                batch, topic, partition=partition
+            )
         future.add_done_callback(functools.partial(self._observe, producer))
         return future
 

@@ -4,7 +4,12 @@ straight to Kafka from the client (the ceiling the HTTP path adds its work on to
 Benchmark (d), `bench_otlp`: OTLP/HTTP trace ingest of LLM call spans against our own JSON
 ingest of the same calls (both through the processor to Kafka), 100 calls per request. The
 OTLP bodies are ExportTraceServiceRequests built with opentelemetry-proto, as an SDK's exporter
-sends them; every body is encoded before the clock starts."""
+sends them; every body is encoded before the clock starts.
+
+Beside the rates, both lines give the processor's own CPU per event (user + system time of its
+process, from the first POST until the consumer has stored the last event: ingest, publish and
+store, what a pod pays). A rate moves with everything else on the machine (the broker, the
+database, the client posting); that figure moves much less."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 import statistics
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -73,13 +79,33 @@ async def post_all(url: str, path: str, bodies: list[bytes], content_type: str) 
         return time.perf_counter() - started
 
 
-async def _ours(stack: StackEnv, log_dir: Path, base: Path | None = None) -> float:
+@dataclass(frozen=True)
+class Run:
+    rate: float  # events/s posted
+    cpu_us: float  # the processor's CPU per event, ingest to stored
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+async def timed_run(processor: Processor, path: str, bodies: list[bytes], media: str) -> Run:
+    """Post the bodies to a started processor and wait until it has stored them."""
+    assert processor.proc is not None
+    cpu = cpu_seconds(processor.proc.pid)
+    seconds = await post_all(processor.url, path, bodies, media)
+    await settled(processor)
+    cpu = cpu_seconds(processor.proc.pid) - cpu
+    return Run(BATCH * BATCHES / seconds, cpu / (BATCH * BATCHES) * 1e6)
+
+
+async def _ours(stack: StackEnv, log_dir: Path, base: Path | None = None) -> Run:
     processor = await start_processor(stack, log_dir, base)
     bodies = [orjson.dumps(b) for b in batches()]
     try:
-        seconds = await post_all(processor.url, "/api/v1/gpu-metrics", bodies, "application/json")
-        await settled(processor)
-        return BATCH * BATCHES / seconds
+        return await timed_run(processor, "/api/v1/gpu-metrics", bodies, "application/json")
     finally:
         processor.stop()
 
@@ -119,7 +145,9 @@ async def _direct(bootstrap: str) -> float:
 
 
 def bench(stack: StackEnv, runs: int, log_dir: Path, base: Path | None = None) -> dict[str, object]:
-    ours, direct, old = [], [], []
+    ours: list[Run] = []
+    old: list[Run] = []
+    direct: list[float] = []
     asyncio.run(_direct(stack.bootstrap_servers))  # untimed: the broker warms up first
     for _ in range(runs):  # interleaved, so a slow moment of the machine hits all alike
         direct.append(asyncio.run(_direct(stack.bootstrap_servers)))
@@ -127,21 +155,31 @@ def bench(stack: StackEnv, runs: int, log_dir: Path, base: Path | None = None) -
         if base is not None:
             old.append(asyncio.run(_ours(stack, log_dir, base)))
     result = _result(
-        "http_ingest_rate", ("ours_events_per_s", ours), ("direct_kafka_events_per_s", direct), runs
+        "http_ingest_rate",
+        ("ours_events_per_s", [r.rate for r in ours]),
+        ("direct_kafka_events_per_s", direct),
+        runs,
     )
-    return _with_base(result, ours, direct, old)
+    result["ours_cpu_us_per_event"] = _median_cpu(ours)
+    return _with_base(result, ours, statistics.median(direct), old)
+
+
+def _median_cpu(runs: list[Run]) -> float:
+    return round(statistics.median(r.cpu_us for r in runs), 2)
 
 
 def _with_base(
-    result: dict[str, object], ours: list[float], reference: list[float], old: list[float]
+    result: dict[str, object], ours: list[Run], reference: float, old: list[Run]
 ) -> dict[str, object]:
     """The base revision's figures beside the line, when it ran: its own ratio against the
-    same reference, and HEAD over BASE (rates: above 1 is faster)."""
+    same reference, and HEAD over BASE (rates: above 1 is faster; CPU: below 1 is cheaper)."""
     if old:
-        base_rate = statistics.median(old)
-        result["base_ratio"] = round(base_rate / statistics.median(reference), 3)
+        base_rate = statistics.median(r.rate for r in old)
+        result["base_ratio"] = round(base_rate / reference, 3)
         result["base_events_per_s"] = round(base_rate)
-        result["head_over_base"] = round(statistics.median(ours) / base_rate, 3)
+        result["head_over_base"] = round(statistics.median(r.rate for r in ours) / base_rate, 3)
+        result["base_cpu_us_per_event"] = _median_cpu(old)
+        result["head_over_base_cpu"] = round(_median_cpu(ours) / _median_cpu(old), 3)
     return result
 
 
@@ -241,20 +279,15 @@ def otlp_body(calls: list[dict[str, Any]]) -> bytes:
     return request.SerializeToString()
 
 
-async def _rate(stack: StackEnv, log_dir: Path, otlp: bool, base: Path | None = None) -> float:
+async def _rate(stack: StackEnv, log_dir: Path, otlp: bool, base: Path | None = None) -> Run:
     processor = await start_processor(stack, log_dir, base)
     spans = calls()
     try:
         if otlp:
             bodies = [otlp_body(c) for c in spans]
-            seconds = await post_all(processor.url, "/v1/traces", bodies, "application/x-protobuf")
-        else:
-            bodies = [_json_body(c) for c in spans]
-            seconds = await post_all(
-                processor.url, "/api/v1/token-usage", bodies, "application/json"
-            )
-        await settled(processor)
-        return float(BATCH * BATCHES / seconds)
+            return await timed_run(processor, "/v1/traces", bodies, "application/x-protobuf")
+        bodies = [_json_body(c) for c in spans]
+        return await timed_run(processor, "/api/v1/token-usage", bodies, "application/json")
     finally:
         processor.stop()
 
@@ -262,13 +295,21 @@ async def _rate(stack: StackEnv, log_dir: Path, otlp: bool, base: Path | None = 
 def bench_otlp(
     stack: StackEnv, runs: int, log_dir: Path, base: Path | None = None
 ) -> dict[str, object]:
-    otlp, ours, old = [], [], []
+    otlp: list[Run] = []
+    ours: list[Run] = []
+    old: list[Run] = []
     for _ in range(runs):  # interleaved, so a slow moment of the machine hits all alike
         ours.append(asyncio.run(_rate(stack, log_dir, otlp=False)))
         otlp.append(asyncio.run(_rate(stack, log_dir, otlp=True)))
         if base is not None:
             old.append(asyncio.run(_rate(stack, log_dir, otlp=True, base=base)))
     result = _result(
-        "otlp_ingest_rate", ("otlp_spans_per_s", otlp), ("json_events_per_s", ours), runs
+        "otlp_ingest_rate",
+        ("otlp_spans_per_s", [r.rate for r in otlp]),
+        ("json_events_per_s", [r.rate for r in ours]),
+        runs,
     )
-    return _with_base(result, otlp, ours, old)
+    result["otlp_cpu_us_per_event"] = _median_cpu(otlp)
+    result["json_cpu_us_per_event"] = _median_cpu(ours)
+    result["cpu_ratio"] = round(_median_cpu(otlp) / _median_cpu(ours), 3)  # below 1 is cheaper
+    return _with_base(result, otlp, statistics.median(r.rate for r in ours), old)

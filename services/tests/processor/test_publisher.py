@@ -15,6 +15,7 @@ from gpu_analytics.processor.publisher import EventPublisher, to_record
 from gpu_analytics_tools.stack.stack import StackEnv
 from gpu_analytics_tools.testing.fixtures import TopicFactory
 from gpu_analytics_tools.testing.harness import gpu_event
+from gpu_analytics_tools.testing.producer import end_offsets
 
 pytestmark = pytest.mark.integration
 
@@ -104,3 +105,28 @@ async def test_a_renewal_that_waits_for_kafka_logs_once_not_on_every_try(
     started = [r for r in caplog.records if r.getMessage() == "new Kafka producer started"]
     assert len(started) == 1, lines
     assert started[0].failed_attempts >= 4  # type: ignore[attr-defined]
+
+
+async def test_many_requests_on_one_partition_at_once_are_all_published(
+    stack: StackEnv, new_topic: TopicFactory
+) -> None:
+    """Forty HTTP requests at once whose events share a key (one GPU): each waits its turn
+    for the partition. Left to aiokafka, every waiter polled for the slot and the loser of
+    every race ran out of its 15 s timeout in about a quarter of a second (KafkaTimeoutError:
+    a 503 for a healthy broker)."""
+    topic = await new_topic("pub.")
+    publisher = EventPublisher(stack.bootstrap_servers)
+    await publisher.start()
+    try:
+        requests = [
+            [_record(gpu_event(r * 100 + i, gpu_uuid="GPU-one")) for i in range(100)]
+            for r in range(40)
+        ]
+        await asyncio.gather(*(publisher.publish(topic, r, timeout=30) for r in requests))
+    finally:
+        await publisher.stop()
+    assert await end_offsets(stack.bootstrap_servers, [topic]) == 4000
+
+
+def _record(fields: dict[str, object]) -> tuple[bytes, bytes]:
+    return to_record(GPU_METRICS.from_json(orjson.dumps(fields)))
