@@ -9,7 +9,8 @@ sends them; every body is encoded before the clock starts.
 Beside the rates, both lines give the processor's own CPU per event (user + system time of its
 process, from the first POST until the consumer has stored the last event: ingest, publish and
 store, what a pod pays). A rate moves with everything else on the machine (the broker, the
-database, the client posting); that figure moves much less."""
+database, the client posting); that figure less so, though not nothing: the consumer's batches
+grow when it falls behind, and a larger batch costs less per event."""
 
 from __future__ import annotations
 
