@@ -153,16 +153,20 @@ class _WrongKind:
     of: str
 
 
-# The attributes read, each with the AnyValue member its field's kind is set in (error.type
-# is read for its presence alone). Every other attribute is skipped unread: an LLM span
-# carries many (request parameters, prompts), and each one read costs protobuf objects.
-_KINDS: dict[str, type] = {
-    **dict.fromkeys((*MODEL, *PROVIDER, *OPERATION, GPU_UUID, *HOST), str),
-    **dict.fromkeys((*INPUT_TOKENS, *OUTPUT_TOKENS), int),
-    **dict.fromkeys(TTFT_S, float),
-}
+# The attributes read: each with its field's kind and the AnyValue member that kind is set in
+# (error.type, None, is read for its presence alone). Every other attribute is skipped unread:
+# an LLM span carries many (request parameters, prompts), and each one read costs protobuf
+# objects.
 _MEMBERS = {str: "string_value", int: "int_value", float: "double_value"}
-_READ: dict[str, str | None] = {name: _MEMBERS[kind] for name, kind in _KINDS.items()}
+_READ: dict[str, tuple[str, type] | None] = {
+    name: (_MEMBERS[kind], kind)
+    for names, kind in (
+        ((*MODEL, *PROVIDER, *OPERATION, GPU_UUID, *HOST), str),
+        ((*INPUT_TOKENS, *OUTPUT_TOKENS), int),
+        (TTFT_S, float),
+    )
+    for name in names
+}
 _READ[ERROR_TYPE] = None
 _USAGE = frozenset((*INPUT_TOKENS, *OUTPUT_TOKENS))
 
@@ -175,13 +179,14 @@ def _read(pairs: Sequence[KeyValue]) -> dict[str, Any]:
         key = kv.key
         if key not in _READ:
             continue
-        member = _READ[key]
-        if member is None:
+        read = _READ[key]
+        if read is None:
             attrs[key] = True
             continue
+        member, kind = read
         value = kv.value
         got = getattr(value, member)  # the field's own member: set when truthy
-        attrs[key] = got if got else _as_kind(value, _KINDS[key])
+        attrs[key] = got if got else _as_kind(value, kind)
     return attrs
 
 
