@@ -13,6 +13,9 @@ from gpu_analytics.processor import metrics
 from gpu_analytics.processor.routes import dead_letters, health, ingest, otlp, queries
 from gpu_analytics.processor.runtime import Runtime
 
+# The API's routers, in the order they are included.
+ROUTERS = tuple(m.router for m in (health, ingest, otlp, queries, dead_letters))
+
 
 def create_app(settings: ProcessorSettings) -> FastAPI:
     @asynccontextmanager
@@ -26,8 +29,8 @@ def create_app(settings: ProcessorSettings) -> FastAPI:
             await runtime.stop()
 
     app = FastAPI(title="gpu-analytics processor", version="0.1.0", lifespan=lifespan)
-    for module in (health, ingest, otlp, queries, dead_letters):
-        app.include_router(module.router)
+    for router in ROUTERS:
+        app.include_router(router)
     Instrumentator(excluded_handlers=["/metrics", "/healthz", "/readyz"]).instrument(
         app, latency_lowr_buckets=metrics.HTTP_LATENCY_BUCKETS
     ).expose(app, include_in_schema=False)

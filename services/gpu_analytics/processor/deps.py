@@ -1,4 +1,7 @@
-"""FastAPI dependencies, declared once as Annotated aliases."""
+"""FastAPI dependencies, declared once as Annotated aliases.
+
+Each is `async def`, though none awaits: FastAPI runs a plain `def` dependency in a worker
+thread, a hand-off to a thread pool and back on every request for a single attribute read."""
 
 from __future__ import annotations
 
@@ -11,16 +14,18 @@ from gpu_analytics.config import ProcessorSettings
 from gpu_analytics.processor.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
 
-def get_db(runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncDatabase[dict[str, Any]]:
+async def get_db(
+    runtime: Annotated[Runtime, Depends(get_runtime)],
+) -> AsyncDatabase[dict[str, Any]]:
     return runtime.db
 
 
-def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> ProcessorSettings:
+async def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> ProcessorSettings:
     return runtime.settings
 
 
