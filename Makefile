@@ -57,8 +57,8 @@ reliability: ## the outage scenarios (kill, SIGTERM, broker or database down or 
 bench: ## performance benchmarks, printing ratios against a reference (not part of test); BASE=<rev> adds that revision's processor and ingest paths
 	@$(VENV)/python -m gpu_analytics_tools.bench.run $(if $(BASE),--base $(BASE))
 
-bench-profile: ## where the consumer, HTTP and OTLP ingest and the producer spend their CPU (py-spy), raw profiles in .cache/bench-profile
-	@$(VENV)/python -m gpu_analytics_tools.bench.profile
+bench-profile: ## where the consumer, HTTP and OTLP ingest and the producer spend their CPU (py-spy), raw profiles in .cache/bench-profile; BASE=<rev> profiles that revision too
+	@$(VENV)/python -m gpu_analytics_tools.bench.profile $(if $(BASE),--base $(BASE))
 
 dashboards: ## regenerate monitoring/dashboards/*.json from the dashboard code
 	@$(VENV)/gpu-analytics dashboards build

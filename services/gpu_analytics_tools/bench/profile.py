@@ -8,6 +8,11 @@ a pod); `--path otlp` does the same with the OTLP benchmark's protobuf trace bod
 `--path producer` runs one producer benchmark run of ours (the real service, synthetic fleet,
 rate unbounded) under py-spy. All four by default.
 
+`--base REV` profiles that revision's processor too, from a worktree of it, on the same stack
+and bodies (the processor path: its worker, `ours` only; ingest and OTLP: its processor), so
+a change's profile before and after comes from one run. The producer path has no base run.
+`--native` adds the C frames (uvloop, httptools, upb, the drivers' C parts) to ingest and OTLP.
+
 Each raw profile (collapsed stacks, for flamegraph tools) goes to --out, and the frames with
 the most samples are printed: by their own time and by the time spent under them, then the own
 time by package (aiokafka, gpu_analytics, pydantic, ...): what the libraries cost and what our
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -31,10 +37,14 @@ import orjson
 
 from gpu_analytics_tools.bench import ingest_rate
 from gpu_analytics_tools.bench.processor_cpu import EVENTS, WORKER, _fill_topic
+from gpu_analytics_tools.bench.run import base_checkout
 from gpu_analytics_tools.stack.stack import StackEnv, private_stack
 from gpu_analytics_tools.tools import require
 
 # Frames of a process that is not working on events: imports, and threads parked waiting.
+# `--native`: C frames too (uvloop, httptools, the drivers' C parts); py-spy then has to pause
+# the process for each sample, so it runs a little slower under it.
+NATIVE: list[str] = []
 IDLE = (
     "EpollSelector.select",
     "_worker (concurrent/futures",
@@ -107,32 +117,49 @@ def _producer(py_spy: str, stack: StackEnv, out: Path, rate: int, top: int) -> N
     _print("producer ours", raw, top)
 
 
-def _processor(py_spy: str, stack: StackEnv, out: Path, rate: int, top: int) -> None:
+def _processor(
+    py_spy: str, stack: StackEnv, out: Path, rate: int, top: int, base: Path | None
+) -> None:
     topic = asyncio.run(_fill_topic(stack.bootstrap_servers, EVENTS))
-    for mode in ("ours", "reference"):
-        raw = out / f"processor-{mode}.txt"
-        sys.stderr.write(f"bench-profile: processor {mode} under py-spy -> {raw}\n")
+    runs: list[tuple[str, Path, dict[str, str] | None]] = [
+        ("ours", WORKER, None),
+        ("reference", WORKER, None),
+    ]
+    if base is not None:  # that checkout's worker, its packages first on the import path
+        base_env = {**os.environ, "PYTHONPATH": str(base / "services")}
+        runs.append(("base", base / WORKER.relative_to(WORKER.parents[3]), base_env))
+    for name, worker, env in runs:
+        raw = out / f"processor-{name}.txt"
+        sys.stderr.write(f"bench-profile: processor {name} under py-spy -> {raw}\n")
         subprocess.run(
             [py_spy, "record", "--rate", str(rate), "--format", "raw",
              "--output", str(raw), "--nonblocking", "--",
-             sys.executable, str(WORKER), mode, stack.bootstrap_servers,
-             stack.mongodb_uri, topic, str(EVENTS)],
-            check=True, capture_output=True, timeout=600,
+             sys.executable, str(worker), "reference" if name == "reference" else "ours",
+             stack.bootstrap_servers, stack.mongodb_uri, topic, str(EVENTS)],
+            check=True, capture_output=True, timeout=600, env=env,
         )  # fmt: skip
-        _print(f"processor {mode}", raw, top)
+        _print(f"processor {name}", raw, top)
 
 
 async def _ingest(
-    py_spy: str, stack: StackEnv, out: Path, rate: int, log_dir: Path, *, otlp: bool = False
+    py_spy: str,
+    stack: StackEnv,
+    out: Path,
+    rate: int,
+    log_dir: Path,
+    *,
+    otlp: bool = False,
+    base: Path | None = None,
 ) -> Path:
-    name = "otlp" if otlp else "ingest"
+    name = ("otlp" if otlp else "ingest") + ("-base" if base else "")
     raw = out / f"{name}-processor.txt"
-    processor = await ingest_rate.start_processor(stack, log_dir)
+    raw.unlink(missing_ok=True)  # a profile of an earlier run must not stand in for this one
+    processor = await ingest_rate.start_processor(stack, log_dir, base)
     assert processor.proc is not None
     sys.stderr.write(f"bench-profile: {name}, processor under py-spy -> {raw}\n")
     spy = subprocess.Popen(
         [py_spy, "record", "--rate", str(rate), "--format", "raw", "--output", str(raw),
-         "--nonblocking", "--pid", str(processor.proc.pid)],
+         "--pid", str(processor.proc.pid), *(NATIVE or ["--nonblocking"])],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -162,21 +189,30 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(".cache/bench-profile"))
     parser.add_argument("--top", type=int, default=15, help="frames to print per profile")
     parser.add_argument("--rate", type=int, default=250, help="samples per second")
+    parser.add_argument("--native", action="store_true", help="C frames too (ingest and otlp)")
+    parser.add_argument("--base", metavar="REV", help="profile this revision's processor too")
     args = parser.parse_args()
+    if args.native:
+        NATIVE.append("--native")
     py_spy = require("py-spy", "PY_SPY", folder=Path(sys.executable).parent)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = args.path or ["processor", "ingest", "otlp", "producer"]
-    with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp,
+        base_checkout(args.base) as base,
+    ):
         sys.stderr.write("bench-profile: starting a private stack\n")
         with private_stack(Path(tmp) / "stack") as stack:
             if "processor" in paths:
-                _processor(py_spy, stack, args.out, args.rate, args.top)
-            if "ingest" in paths:
-                raw = asyncio.run(_ingest(py_spy, stack, args.out, args.rate, Path(tmp)))
-                _print("HTTP ingest (processor)", raw, args.top)
-            if "otlp" in paths:
-                raw = asyncio.run(_ingest(py_spy, stack, args.out, args.rate, Path(tmp), otlp=True))
-                _print("OTLP ingest (processor)", raw, args.top)
+                _processor(py_spy, stack, args.out, args.rate, args.top, base)
+            processors = [(None, "processor")] + ([(base, f"base {args.base}")] if base else [])
+            for path, title in (("ingest", "HTTP ingest"), ("otlp", "OTLP ingest")):
+                for checkout, label in processors if path in paths else []:
+                    raw = asyncio.run(
+                        _ingest(py_spy, stack, args.out, args.rate, Path(tmp),
+                                otlp=path == "otlp", base=checkout)
+                    )  # fmt: skip
+                    _print(f"{title} ({label})", raw, args.top)
             if "producer" in paths:
                 _producer(py_spy, stack, args.out, args.rate, args.top)
     return 0

@@ -1,8 +1,8 @@
 """`make bench`: the performance benchmarks, each against a reference in the same run.
 
 Starts a private Kafka + MongoDB-wire stack on free ports, runs every benchmark `--runs` times
-(medians; the processor's at least 5 times), and ends with one JSON object per benchmark on
-its own line:
+(medians; all but the producer at least 5 times), and ends with one JSON object per benchmark
+on its own line:
 
     {"bench": "processor_cpu_per_event", "ratio": ..., ...}   ours / bare loop CPU per event
                                                              (+ head_over_base with --base REV)
@@ -30,7 +30,10 @@ from gpu_analytics_tools.bench import ingest_rate, processor_cpu, producer_rate
 from gpu_analytics_tools.stack.paths import repo_root
 from gpu_analytics_tools.stack.stack import private_stack
 
-PROCESSOR_MIN_RUNS = 5
+# The processor's runs take seconds each and its CPU figures scatter most (±15 % on a 2-core
+# machine); the ingest lines divide two rates, each of which moves with everything else on the
+# machine. At least five runs for those, for a median that one slow run cannot move.
+MIN_RUNS = 5
 
 
 def _progress(message: str) -> None:
@@ -75,6 +78,7 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     selected = args.only or ["processor", "producer", "ingest", "otlp"]
+    runs = max(args.runs, MIN_RUNS)  # the producer's: args.runs (each starts a JVM)
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, base_checkout(args.base) as base:
         _progress("starting a private stack")
         results = []
@@ -85,9 +89,6 @@ def main() -> int:
             }
             if "processor" in selected:
                 sys.stderr.write("bench: processor CPU per stored event ...\n")
-                # Its runs take seconds each and their CPU figures scatter most (±15 % on this
-                # 2-core machine): at least five, for a median that one slow run cannot move.
-                runs = max(args.runs, PROCESSOR_MIN_RUNS)
                 results.append(
                     processor_cpu.bench(
                         env["KAFKA_BOOTSTRAP_SERVERS"], env["MONGODB_URI"], runs, base
@@ -98,10 +99,10 @@ def main() -> int:
                 results.append(producer_rate.bench(env["KAFKA_BOOTSTRAP_SERVERS"], args.runs))
             if "ingest" in selected:
                 sys.stderr.write("bench: HTTP ingest rate ...\n")
-                results.append(ingest_rate.bench(stack_env, args.runs, Path(tmp), base))
+                results.append(ingest_rate.bench(stack_env, runs, Path(tmp), base))
             if "otlp" in selected:
                 sys.stderr.write("bench: OTLP trace ingest rate ...\n")
-                results.append(ingest_rate.bench_otlp(stack_env, args.runs, Path(tmp), base))
+                results.append(ingest_rate.bench_otlp(stack_env, runs, Path(tmp), base))
     for result in results:
         sys.stdout.write(json.dumps(result) + "\n")
     return 0
