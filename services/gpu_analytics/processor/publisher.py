@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import MessageSizeTooLargeError
 
 from gpu_analytics.events import GpuMetric, TokenUsage, to_json
 from gpu_analytics.kafka.producer import (
@@ -22,12 +21,17 @@ from gpu_analytics.kafka.producer import (
     sender_failure,
     start_producer,
 )
+from gpu_analytics.processor.partition_lane import PartitionLane
 
 log = logging.getLogger(__name__)
 
 # While Kafka stays away, a replacement is tried on every readiness check (every 2 s): the
 # first failure is logged, then one line a minute with the count, not one line per try.
 RENEWAL_LOG_EVERY_S = 60.0
+# On stop, batches still being sent get this long to reach Kafka. Every request has had its
+# answer by then (uvicorn's graceful shutdown comes first): a batch still here belongs to
+# requests that gave up on it (503, retried by their clients), so cancelling loses nothing.
+STOP_WAIT_S = 5.0
 
 
 class EventPublisher:
@@ -42,12 +46,10 @@ class EventPublisher:
         self._reported: BaseException | None = None  # the unusable state already logged
         self._failed_renewals = 0  # background replacements that failed since the last success
         self._renewal_logged_at = -RENEWAL_LOG_EVERY_S
-        # One batch submission at a time per partition, first come first served. aiokafka
-        # holds one batch per partition and lets every other `send_batch` of it poll for the
-        # slot; each poll takes the total time waited so far off the remaining timeout (its
-        # MessageAccumulator.add_batch, 0.14), so with a few requests on one partition the
-        # loser of every race timed out in a quarter of a second, not 15 s.
-        self._submitting: dict[tuple[str, int], asyncio.Lock] = {}
+        # The current producer's partitions, each sending its requests' records in batches
+        # one at a time (partition_lane.py); every lane's task still sending, old ones too.
+        self._lanes: dict[tuple[str, int], PartitionLane] = {}
+        self._sending: set[asyncio.Task[None]] = set()
         self.started = False
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -71,6 +73,11 @@ class EventPublisher:
             self._renewal.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._renewal
+        if self._sending:  # every request answered by now: only batches nobody waits for
+            _, late = await asyncio.wait(self._sending, timeout=STOP_WAIT_S)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         if self.started:
             await self._producer.stop()
             self.started = False
@@ -111,6 +118,7 @@ class EventPublisher:
                 )
             fresh = await start_producer(self._new_producer)  # raises: the old one is kept
             old, self._producer, self._broken = self._producer, fresh, None
+            self._lanes = {}  # the old lanes send what they hold through the old producer
             # What the old one still holds fails the same way: it is not waited for long.
             await retire(old)
 
@@ -141,9 +149,9 @@ class EventPublisher:
         return self._broken or sender_failure(self._producer)
 
     def _observe(self, producer: AIOKafkaProducer, future: asyncio.Future[object]) -> None:
-        """Done callback of each published event: mark its error as retrieved (after a timed-out
-        publish nobody awaits the future; asyncio would log "exception was never retrieved"
-        for each event) and note a fatal one against the producer that sent it."""
+        """Done callback of each batch sent: mark its error as retrieved (after a timed-out
+        publish nobody awaits the future; asyncio would log "exception was never retrieved")
+        and note a fatal one against the producer that sent it."""
         if future.cancelled():
             return
         error = future.exception()
@@ -166,7 +174,7 @@ class EventPublisher:
         written). The caller tells its client to retry; the event ids make a retry idempotent
         downstream. A producer left unusable by an earlier error is replaced first.
         """
-        futures: list[asyncio.Future[object]] = []
+        dones: list[asyncio.Future[None]] = []
         async with asyncio.timeout(timeout):
             await self._renew_if_unusable()
             producer = self._producer
@@ -178,38 +186,26 @@ class EventPublisher:
                 if partition is None:
                     partition = placed[record[0]] = key_partition(record[0], partitions)
                 by_partition.setdefault(partition, []).append(record)
-            # One aiokafka batch per partition (more when one fills up): a future per batch,
-            # not per event. Cancelling `send_batch` itself (the timeout while it waits for
-            # the partition's previous batch to drain) queues nothing; what it returned is
-            # queued and goes on regardless.
             for partition, group in by_partition.items():
-                batch = producer.create_batch()
-                for key, value in group:
-                    if batch.append(timestamp=None, key=key, value=value) is None:
-                        futures.append(await self._send_batch(producer, batch, topic, partition))
-                        batch = producer.create_batch()
-                        if batch.append(timestamp=None, key=key, value=value) is None:
-                            raise MessageSizeTooLargeError(f"a record of {len(value)} bytes")
-                futures.append(await self._send_batch(producer, batch, topic, partition))
+                lane = self._lane(producer, topic, partition)
+                dones.extend(lane.add(group))
+                if lane.task is not None and lane.task not in self._sending:
+                    self._sending.add(lane.task)
+                    lane.task.add_done_callback(self._sending.discard)
             # `wait` neither cancels the futures on timeout nor raises their errors.
-            await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
-        for future in futures:
-            if future.done():
-                future.result()  # raises the first Kafka error, if any
+            await asyncio.wait(dones, return_when=asyncio.FIRST_EXCEPTION)
+        for done in dones:
+            if done.done():
+                done.result()  # raises the first Kafka error, if any
 
-    async def _send_batch(
-        self, producer: AIOKafkaProducer, batch: Any, topic: str, partition: int
-    ) -> asyncio.Future[object]:
-        batch.close()  # complete: aiokafka must neither add to it nor linger it
-        lock = self._submitting.get((topic, partition))
-        if lock is None:
-            lock = self._submitting[topic, partition] = asyncio.Lock()
-        async with lock:
-            future: asyncio.Future[object] = await producer.send_batch(
-                batch, topic, partition=partition
+    def _lane(self, producer: AIOKafkaProducer, topic: str, partition: int) -> PartitionLane:
+        lane = self._lanes.get((topic, partition))
+        if lane is None:
+            observe = functools.partial(self._observe, producer)
+            lane = self._lanes[topic, partition] = PartitionLane(
+                producer, topic, partition, observe
             )
-        future.add_done_callback(functools.partial(self._observe, producer))
-        return future
+        return lane
 
     async def dead_letter(
         self,
