@@ -44,8 +44,8 @@ class PartitionLane:
     partition: int
     # Called with each batch's aiokafka future once it ends (the publisher notes fatal errors).
     on_done: Callable[[asyncio.Future[Any]], None]
-    _queue: deque[_Batch] = field(default_factory=deque)  # not yet handed to aiokafka
-    _task: asyncio.Task[None] | None = None
+    _queue: deque[_Batch] = field(default_factory=deque, init=False)  # not yet with aiokafka
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     def add(self, records: Iterable[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
         """Queue (key, value) records; the futures of the batches they are in, which end when
