@@ -43,15 +43,20 @@ async def _fill_topic(bootstrap: str, events: int) -> str:
     return topic
 
 
+def worker_for(base: Path | None) -> tuple[Path, dict[str, str] | None]:
+    """The worker to run and its environment: this checkout's, or with `base` the worker and
+    the packages of that checkout (first on the import path)."""
+    if base is None:
+        return WORKER, None
+    env = {**os.environ, "PYTHONPATH": str(base / "services")}
+    return base / WORKER.relative_to(WORKER.parents[3]), env
+
+
 def _run(
     mode: str, bootstrap: str, mongo_uri: str, topic: str, events: int, base: Path | None = None
 ) -> float:
-    """CPU seconds per event of one worker run; with `base`, the worker and the packages of
-    that checkout (first on the import path) instead of this one's."""
-    worker, env = WORKER, None
-    if base is not None:
-        worker = base / WORKER.relative_to(WORKER.parents[3])
-        env = {**os.environ, "PYTHONPATH": str(base / "services")}
+    """CPU seconds per event of one worker run (`worker_for(base)`)."""
+    worker, env = worker_for(base)
     out = subprocess.run(
         [sys.executable, str(worker), mode, bootstrap, mongo_uri, topic, str(events)],
         capture_output=True,

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -36,15 +35,12 @@ from pathlib import Path
 import orjson
 
 from gpu_analytics_tools.bench import ingest_rate
-from gpu_analytics_tools.bench.processor_cpu import EVENTS, WORKER, _fill_topic
+from gpu_analytics_tools.bench.processor_cpu import EVENTS, _fill_topic, worker_for
 from gpu_analytics_tools.bench.run import base_checkout
 from gpu_analytics_tools.stack.stack import StackEnv, private_stack
 from gpu_analytics_tools.tools import require
 
 # Frames of a process that is not working on events: imports, and threads parked waiting.
-# `--native`: C frames too (uvloop, httptools, the drivers' C parts); py-spy then has to pause
-# the process for each sample, so it runs a little slower under it.
-NATIVE: list[str] = []
 IDLE = (
     "EpollSelector.select",
     "_worker (concurrent/futures",
@@ -121,13 +117,9 @@ def _processor(
     py_spy: str, stack: StackEnv, out: Path, rate: int, top: int, base: Path | None
 ) -> None:
     topic = asyncio.run(_fill_topic(stack.bootstrap_servers, EVENTS))
-    runs: list[tuple[str, Path, dict[str, str] | None]] = [
-        ("ours", WORKER, None),
-        ("reference", WORKER, None),
-    ]
-    if base is not None:  # that checkout's worker, its packages first on the import path
-        base_env = {**os.environ, "PYTHONPATH": str(base / "services")}
-        runs.append(("base", base / WORKER.relative_to(WORKER.parents[3]), base_env))
+    runs = [("ours", *worker_for(None)), ("reference", *worker_for(None))]
+    if base is not None:
+        runs.append(("base", *worker_for(base)))
     for name, worker, env in runs:
         raw = out / f"processor-{name}.txt"
         sys.stderr.write(f"bench-profile: processor {name} under py-spy -> {raw}\n")
@@ -150,6 +142,7 @@ async def _ingest(
     *,
     otlp: bool = False,
     base: Path | None = None,
+    native: bool = False,
 ) -> Path:
     name = ("otlp" if otlp else "ingest") + ("-base" if base else "")
     raw = out / f"{name}-processor.txt"
@@ -159,7 +152,9 @@ async def _ingest(
     sys.stderr.write(f"bench-profile: {name}, processor under py-spy -> {raw}\n")
     spy = subprocess.Popen(
         [py_spy, "record", "--rate", str(rate), "--format", "raw", "--output", str(raw),
-         "--pid", str(processor.proc.pid), *(NATIVE or ["--nonblocking"])],
+         "--pid", str(processor.proc.pid),
+         # --native: C frames too; py-spy then pauses the process for each sample
+         "--native" if native else "--nonblocking"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -192,8 +187,6 @@ def main() -> int:
     parser.add_argument("--native", action="store_true", help="C frames too (ingest and otlp)")
     parser.add_argument("--base", metavar="REV", help="profile this revision's processor too")
     args = parser.parse_args()
-    if args.native:
-        NATIVE.append("--native")
     py_spy = require("py-spy", "PY_SPY", folder=Path(sys.executable).parent)
     args.out.mkdir(parents=True, exist_ok=True)
     paths = args.path or ["processor", "ingest", "otlp", "producer"]
@@ -207,10 +200,12 @@ def main() -> int:
                 _processor(py_spy, stack, args.out, args.rate, args.top, base)
             processors = [(None, "processor")] + ([(base, f"base {args.base}")] if base else [])
             for path, title in (("ingest", "HTTP ingest"), ("otlp", "OTLP ingest")):
-                for checkout, label in processors if path in paths else []:
+                if path not in paths:
+                    continue
+                for checkout, label in processors:
                     raw = asyncio.run(
                         _ingest(py_spy, stack, args.out, args.rate, Path(tmp),
-                                otlp=path == "otlp", base=checkout)
+                                otlp=path == "otlp", base=checkout, native=args.native)
                     )  # fmt: skip
                     _print(f"{title} ({label})", raw, args.top)
             if "producer" in paths:
