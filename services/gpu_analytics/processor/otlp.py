@@ -1,10 +1,11 @@
 """OTLP traces -> `token.usage.v1` events: the spans of LLM calls that carry GenAI usage.
 
-Decoding uses the message classes of the `opentelemetry-proto` package: protobuf bodies with
-`FromString`, JSON bodies with protobuf's own JSON parser. OTLP/JSON differs from protobuf's
-canonical JSON mapping in one point only (the OTLP specification, "JSON Protobuf Encoding"):
-trace and span ids are hex strings, not base64, so `_ids_to_base64` rewrites those fields
-before parsing; no parser of either package reads them as OTLP writes them.
+Protobuf bodies parse into a reading view of the `opentelemetry-proto` messages (otlp_view.py:
+the fields read here, each attribute list a map from key to value). JSON bodies parse with
+protobuf's own JSON parser into the full message, then into the view. OTLP/JSON differs from
+protobuf's canonical JSON mapping in one point only (the OTLP specification, "JSON Protobuf
+Encoding"): trace and span ids are hex strings, not base64, so `_ids_to_base64` rewrites those
+fields before parsing; no parser of either package reads them as OTLP writes them.
 
 Attribute names, both generations (the OpenTelemetry GenAI conventions, and vLLM's spans):
 
@@ -41,11 +42,12 @@ import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
-from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from pydantic import ValidationError
 
 from gpu_analytics.events import TOKEN_USAGE, describe_errors
+from gpu_analytics.processor.otlp_view import TraceRequest
 from gpu_analytics.processor.publisher import Record, record_key
 
 MODEL = ("gen_ai.response.model", "gen_ai.request.model")
@@ -65,23 +67,26 @@ class BadRequest(ValueError):
     """The body is not an ExportTraceServiceRequest in the declared encoding."""
 
 
-def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
+def parse_protobuf(body: bytes) -> Any:
+    """A protobuf body as the reading view (otlp_view.TraceRequest)."""
     try:
-        return ExportTraceServiceRequest.FromString(body)
+        return TraceRequest.FromString(body)
     except DecodeError as exc:
         raise BadRequest(f"not an ExportTraceServiceRequest (protobuf): {exc}") from exc
 
 
-def parse_json(data: Any) -> ExportTraceServiceRequest:
-    """An OTLP/JSON body already read by a JSON parser."""
+def parse_json(data: Any) -> Any:
+    """An OTLP/JSON body already read by a JSON parser, as the reading view: parsed into the
+    full message (protobuf's JSON parser knows no view), then read from its bytes."""
     if not isinstance(data, dict):
         raise BadRequest("an OTLP/JSON body is an object (ExportTraceServiceRequest)")
     try:
-        return json_format.ParseDict(
+        request = json_format.ParseDict(
             _ids_to_base64(data), ExportTraceServiceRequest(), ignore_unknown_fields=True
         )
     except (json_format.ParseError, ValueError, TypeError) as exc:
         raise BadRequest(f"not an ExportTraceServiceRequest (OTLP/JSON): {exc}") from exc
+    return TraceRequest.FromString(request.SerializeToString())
 
 
 def _ids_to_base64(data: Any) -> Any:
@@ -117,19 +122,21 @@ class Converted:
 MAX_ERRORS = 5
 
 
-def token_events(request: ExportTraceServiceRequest) -> Converted:
+def token_events(request: Any) -> Converted:
+    """The token.usage.v1 events of a request parsed by parse_protobuf or parse_json."""
+    if not isinstance(request, TraceRequest):  # a full message: its attributes are no map
+        raise TypeError(f"token_events reads the view, not {type(request).__name__}")
     out = Converted()
     for resource_spans in request.resource_spans:
         resource = _Resource.of(resource_spans.resource.attributes)
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name.split(".", 1)[0] or None
             for span in scope_spans.spans:
-                attrs = _read(span.attributes)
-                if attrs.keys().isdisjoint(_USAGE):
-                    out.without_usage += 1
-                    continue
                 try:
-                    fields = _event(span, attrs, resource, scope)
+                    fields = _event(span, resource, scope)
+                    if fields is None:
+                        out.without_usage += 1
+                        continue
                     value = orjson.dumps(fields)
                     TOKEN_USAGE.fields_from_json(value)  # raises ValidationError
                     out.records.append((record_key(fields), value))
@@ -145,54 +152,22 @@ class _Rejected(ValueError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class _WrongKind:
-    """An attribute read whose value is not of its field's kind: rejects the span where it is
-    the first of its names present."""
-
-    of: str
-
-
-# The attributes read: each with its field's kind and the AnyValue member that kind is set in
-# (error.type, None, is read for its presence alone). Every other attribute is skipped unread:
-# an LLM span carries many (request parameters, prompts), and each one read costs protobuf
-# objects.
 _MEMBERS = {str: "string_value", int: "int_value", float: "double_value"}
-_READ: dict[str, tuple[str, type] | None] = {
-    name: (_MEMBERS[kind], kind)
-    for names, kind in (
-        ((*MODEL, *PROVIDER, *OPERATION, GPU_UUID, *HOST), str),
-        ((*INPUT_TOKENS, *OUTPUT_TOKENS), int),
-        (TTFT_S, float),
-    )
-    for name in names
-}
-_READ[ERROR_TYPE] = None
-_USAGE = frozenset((*INPUT_TOKENS, *OUTPUT_TOKENS))
 
 
-def _read(pairs: Sequence[KeyValue]) -> dict[str, Any]:
-    """The attributes of `pairs` this module reads, each as its field's kind or a _WrongKind;
-    the last of a repeated key wins."""
-    attrs: dict[str, Any] = {}
-    for kv in pairs:
-        key = kv.key
-        if key not in _READ:
-            continue
-        read = _READ[key]
-        if read is None:
-            attrs[key] = True
-            continue
-        member, kind = read
-        value = kv.value
-        got = getattr(value, member)  # the field's own member: set when truthy
-        attrs[key] = got if got else _as_kind(value, kind)
-    return attrs
+def _pick(attrs: Any, names: Sequence[str], kind: type) -> Any:
+    """The first attribute of `names` present in `attrs` (a view map), as `kind`; None when
+    none is. An int given as a whole double is taken, and a double given as an int; a bool is
+    no number here, and any other kind rejects the span."""
+    for name in names:
+        if name in attrs:
+            value = attrs[name]
+            got = getattr(value, _MEMBERS[kind])  # the kind's own member: set when truthy
+            return got if got else _as_kind(value, kind, name)
+    return None
 
 
-def _as_kind(value: AnyValue, kind: type) -> Any:
-    """An attribute's value as `kind`: an int given as a whole double is taken, and a double
-    given as an int; a bool is no number here, and anything else is a _WrongKind."""
+def _as_kind(value: AnyValue, kind: type, name: str) -> Any:
     member = value.WhichOneof("value")
     got = getattr(value, member) if member else None
     if type(got) is kind:  # a zero or an empty string of the right member
@@ -201,18 +176,7 @@ def _as_kind(value: AnyValue, kind: type) -> Any:
         return float(got)
     if kind is int and type(got) is float and got.is_integer():
         return int(got)
-    return _WrongKind(type(got).__name__)
-
-
-def _first(attrs: dict[str, Any], names: Sequence[str], kind: type) -> Any:
-    """The first attribute of `names` present, None when none is."""
-    for name in names:
-        if name in attrs:
-            value = attrs[name]
-            if type(value) is _WrongKind:
-                raise _Rejected(f"{name} is {value.of}, not {kind.__name__}")
-            return value
-    return None
+    raise _Rejected(f"{name} is {type(got).__name__}, not {kind.__name__}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,15 +184,14 @@ class _Resource:
     """What a resource gives each of its spans, read once: its attributes, and the host or
     the reason its spans are rejected."""
 
-    attrs: dict[str, Any]
+    attrs: Any  # the view's map
     host: str = "unknown"
     rejected: _Rejected | None = None
 
     @classmethod
-    def of(cls, pairs: Sequence[KeyValue]) -> _Resource:
-        attrs = _read(pairs)
+    def of(cls, attrs: Any) -> _Resource:
         try:
-            return cls(attrs, _first(attrs, HOST, str) or "unknown")
+            return cls(attrs, _pick(attrs, HOST, str) or "unknown")
         except _Rejected as exc:
             return cls(attrs, rejected=exc)
 
@@ -236,20 +199,23 @@ class _Resource:
 _GPU_UUID = (GPU_UUID,)
 
 
-def _event(
-    span: Span, attrs: dict[str, Any], resource: _Resource, scope: str | None
-) -> dict[str, Any]:
-    """The span's token.usage.v1 fields, not yet validated."""
+def _event(span: Any, resource: _Resource, scope: str | None) -> dict[str, Any] | None:
+    """The span's token.usage.v1 fields, not yet validated; None for a span without usage."""
+    attrs = span.attributes
+    input_tokens = _pick(attrs, INPUT_TOKENS, int)
+    output_tokens = _pick(attrs, OUTPUT_TOKENS, int)
+    if input_tokens is None and output_tokens is None:
+        return None
     trace_id, span_id = span.trace_id, span.span_id
     if len(trace_id) != 16 or len(span_id) != 8:
         raise _Rejected("a span needs a 16-byte trace id and an 8-byte span id")
-    model = _first(attrs, MODEL, str)
+    model = _pick(attrs, MODEL, str)
     if model is None:
         raise _Rejected(f"no model ({' or '.join(MODEL)})")
     start, end = span.start_time_unix_nano, span.end_time_unix_nano
     if end < start or not end:
         raise _Rejected("the span ends before it starts")
-    ttft_s = _first(attrs, TTFT_S, float)
+    ttft_s = _pick(attrs, TTFT_S, float)
     if resource.rejected is not None:
         raise resource.rejected
     error = ERROR_TYPE in attrs or span.status.code == Status.STATUS_CODE_ERROR
@@ -257,13 +223,13 @@ def _event(
         "event_id": f"{trace_id.hex()}-{span_id.hex()}",
         "ts": datetime.fromtimestamp(end / 1e9, UTC),
         "host": resource.host,
-        "provider": _first(attrs, PROVIDER, str) or scope or "unknown",
+        "provider": _pick(attrs, PROVIDER, str) or scope or "unknown",
         "model": model,
-        "operation": _first(attrs, OPERATION, str) or "chat",
-        "input_tokens": _first(attrs, INPUT_TOKENS, int) or 0,
-        "output_tokens": _first(attrs, OUTPUT_TOKENS, int) or 0,
+        "operation": _pick(attrs, OPERATION, str) or "chat",
+        "input_tokens": input_tokens or 0,
+        "output_tokens": output_tokens or 0,
         "latency_ms": (end - start) / 1e6,
         "ttft_ms": None if ttft_s is None else ttft_s * 1000,
-        "gpu_uuid": _first(attrs, _GPU_UUID, str) or _first(resource.attrs, _GPU_UUID, str),
+        "gpu_uuid": _pick(attrs, _GPU_UUID, str) or _pick(resource.attrs, _GPU_UUID, str),
         "status": "error" if error else "ok",
     }

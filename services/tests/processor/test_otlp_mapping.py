@@ -1,6 +1,6 @@
 """The span -> token.usage.v1 mapping of processor/otlp.py, case by case, on messages built
-with opentelemetry-proto's classes (what both OTLP encodings parse into). The end-to-end path
-through the SDK's exporters, Kafka and MongoDB is in test_otlp.py."""
+with opentelemetry-proto's classes and read as the receiver reads a protobuf body. The
+end-to-end path through the SDK's exporters, Kafka and MongoDB is in test_otlp.py."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
-from gpu_analytics.processor.otlp import Converted, token_events
+from gpu_analytics.processor.otlp import Converted, parse_protobuf, token_events
 
 NS = 1_000_000_000
 START = 1_780_000_000 * NS  # 2026-05-28T20:26:40Z
@@ -63,7 +63,12 @@ def convert(
             )
         ]
     )
-    return token_events(request)
+    return received(request)
+
+
+def received(request: ExportTraceServiceRequest) -> Converted:
+    """What the receiver makes of the request's protobuf body."""
+    return token_events(parse_protobuf(request.SerializeToString()))
 
 
 def event(converted: Converted) -> dict[str, Any]:
@@ -240,7 +245,7 @@ def test_many_spans_keep_their_order_and_the_first_errors_are_kept() -> None:
     request = ExportTraceServiceRequest(
         resource_spans=[ResourceSpans(scope_spans=[ScopeSpans(spans=spans)])]
     )
-    converted = token_events(request)
+    converted = received(request)
     assert [orjson.loads(v)["event_id"][-2:] for _, v in converted.records] == [
         f"{i:02x}" for i in range(2, 21, 2)
     ]
