@@ -3,6 +3,8 @@ every field it keeps equal to the full message's, attribute lists as maps."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import (
@@ -95,7 +97,7 @@ def test_the_view_reads_what_the_full_message_holds() -> None:
 
 
 @pytest.mark.parametrize("message", list(FIELDS), ids=lambda m: m.DESCRIPTOR.name)
-def test_every_kept_field_has_the_originals_number_and_type(message: type) -> None:
+def test_every_kept_field_has_the_originals_number_and_type(message: Any) -> None:
     view = TraceRequest.DESCRIPTOR.file.message_types_by_name[message.DESCRIPTOR.name]
     for name in FIELDS[message]:
         ours, theirs = view.fields_by_name[name], message.DESCRIPTOR.fields_by_name[name]
