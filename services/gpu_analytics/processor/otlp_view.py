@@ -3,8 +3,12 @@ every attribute list a map from key to AnyValue.
 
 The protobuf specification ("Maps", backwards compatibility) defines `map<K, V> f = N` on the
 wire as `repeated Entry f = N` with `K key = 1; V value = 2` in each entry, and a later entry of
-the same key replacing an earlier one. OTLP's `KeyValue` is exactly that entry (`string key = 1;
-AnyValue value = 2`), so `repeated KeyValue attributes` parses as `map<string, AnyValue>`. The
+the same key replacing an earlier one. OTLP's `KeyValue` is that entry (`string key = 1;
+AnyValue value = 2`), so `repeated KeyValue attributes` parses as `map<string, AnyValue>`. Its
+third field, `key_strindex`, names a key by its index in a profile's string table (the profiles
+signal alone uses it, and then `key` MUST NOT be set): upb keeps a map entry that carries a field
+it does not know out of the map, so such a pair, which has no name to read, is not in the view,
+nor is one that sets both. The
 parser (upb, in C) then fills a hash table: reading an attribute is one lookup, where the list
 costs a Python object for every pair on the way, and an LLM span carries many pairs it has no
 use for (request parameters, prompts). Fields the view leaves out (span names, events, links)
@@ -21,7 +25,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope, KeyValue
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span, Status
 
@@ -45,8 +49,6 @@ FIELDS: dict[Any, tuple[str, ...]] = {
     Status: ("code",),
 }
 
-_FIELD = descriptor_pb2.FieldDescriptorProto
-
 
 def _view_file() -> descriptor_pb2.FileDescriptorProto:
     view = descriptor_pb2.FileDescriptorProto(
@@ -54,7 +56,9 @@ def _view_file() -> descriptor_pb2.FileDescriptorProto:
     )
     renamed = {f".{m.DESCRIPTOR.full_name}": f".{PACKAGE}.{m.DESCRIPTOR.name}" for m in FIELDS}
     key_value = f".{KeyValue.DESCRIPTOR.full_name}"
-    dependencies = {AnyValue.DESCRIPTOR.file.name}
+    key_value_fields = descriptor_pb2.DescriptorProto()
+    KeyValue.DESCRIPTOR.CopyToProto(key_value_fields)
+    dependencies = {KeyValue.DESCRIPTOR.file.name}  # AnyValue's too
     for message, kept in FIELDS.items():
         original = descriptor_pb2.DescriptorProto()
         message.DESCRIPTOR.CopyToProto(original)
@@ -65,17 +69,12 @@ def _view_file() -> descriptor_pb2.FileDescriptorProto:
             copy = out.field.add()
             copy.CopyFrom(field)
             if copy.type_name == key_value:
+                # The map's entry: KeyValue's key and value fields, as they are.
                 entry = out.nested_type.add(
                     name=f"{field.name.title().replace('_', '')}Entry",  # protoc's naming
                     options=descriptor_pb2.MessageOptions(map_entry=True),
                 )
-                entry.field.add(
-                    name="key", number=1, type=_FIELD.TYPE_STRING, label=_FIELD.LABEL_OPTIONAL
-                )
-                entry.field.add(
-                    name="value", number=2, type=_FIELD.TYPE_MESSAGE,
-                    label=_FIELD.LABEL_OPTIONAL, type_name=f".{AnyValue.DESCRIPTOR.full_name}",
-                )  # fmt: skip
+                entry.field.extend(f for f in key_value_fields.field if f.name in ("key", "value"))
                 copy.type_name = f".{PACKAGE}.{out.name}.{entry.name}"
             elif copy.type_name in renamed:
                 copy.type_name = renamed[copy.type_name]
