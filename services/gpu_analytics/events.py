@@ -181,23 +181,29 @@ class EventKind:
         return SchemaValidator(schema["schema"], schema.get("config"))
 
     @cached_property
-    def fields_from_json(self) -> Callable[[bytes], dict[str, Any]]:
-        """`fields_from_json(raw)`: validate v1 JSON exactly as `model_validate_json` does,
-        but return the field values as a new dict instead of a model instance: the consumer's
-        hot path stores that dict. The msgspec decoder derived from the model (fast_decode)
-        tries first, at about half pydantic's cost; what it declines pydantic judges. Raises
-        ValidationError. Built once per kind, a closure: it runs for every record."""
-        fast = fast_decoder(self.model)
+    def _pydantic_fields(self) -> Callable[[bytes], dict[str, Any]]:
         validate_json = self._fields_validator.validate_json
 
-        def fields_from_json(raw: bytes) -> dict[str, Any]:
-            try:
-                return fast(raw)
-            except ValueError:
-                fields, _extra, _set = validate_json(raw)
-                return fields  # type: ignore[no-any-return]
+        def pydantic_fields(raw: bytes) -> dict[str, Any]:
+            fields, _extra, _set = validate_json(raw)
+            return fields  # type: ignore[no-any-return]
 
-        return fields_from_json
+        return pydantic_fields
+
+    @cached_property
+    def fields_from_json(self) -> Callable[[bytes], dict[str, Any]]:
+        """`fields_from_json(raw)`: validate v1 JSON exactly as `model_validate_json` does,
+        but return the field values as a new dict instead of a model instance. The msgspec
+        decoder derived from the model (fast_decode) tries first, at about half pydantic's
+        cost; what it declines pydantic judges. Raises ValidationError. Built once per kind,
+        a closure: it runs for every record."""
+        return fast_decoder(self.model, otherwise=self._pydantic_fields)
+
+    @cached_property
+    def document_from_json(self) -> Callable[[bytes], dict[str, Any]]:
+        """fields_from_json as the consumer stores it: `ts` a naive datetime of the same
+        instant in UTC (fast_decode.to_naive_utc says why)."""
+        return fast_decoder(self.model, otherwise=self._pydantic_fields, naive_utc=True)
 
     def from_json(self, raw: bytes) -> GpuMetric | TokenUsage:
         """Validate raw JSON: v1 straight from bytes (the hot path), else decode and try the

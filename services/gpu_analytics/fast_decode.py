@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import (
     Annotated,
     Any,
@@ -122,11 +122,23 @@ def _timestamp(text: str) -> datetime:
 _fromisoformat = datetime.fromisoformat
 
 
-def fast_decoder(model: type[BaseModel]) -> Callable[[bytes], dict[str, Any]]:
+def fast_decoder(
+    model: type[BaseModel],
+    otherwise: Callable[[bytes], dict[str, Any]] | None = None,
+    *,
+    naive_utc: bool = False,
+) -> Callable[[bytes], dict[str, Any]]:
     """`decode(raw)` -> the model's field values as a dict (every field, the defaults filled
     in, in the order the JSON gave them); raises ValueError (msgspec's DecodeError is one) for
-    anything it declines, which pydantic then judges. A closure rather than an object with
-    __call__: it runs once per record, where each level of Python call shows."""
+    anything it declines. With `otherwise`, a record it declines goes to `otherwise(raw)`
+    instead (pydantic, whose verdict stands) from within the same call. With `naive_utc`, `ts`
+    comes out as a naive datetime of the same instant in UTC, whichever way it was decoded
+    (to_naive_utc says why).
+
+    One closure, no helper calls on the common path: it runs once per record, where each level
+    of Python call shows. A timestamp in the form our producers write, UTC with microseconds
+    ("2026-11-27T08:00:00.123456Z"), is checked in one comparison of its separators; any
+    other form goes through _timestamp's full checks."""
     typed, defaults = fields_type(model)
     decode = msgspec.json.Decoder(typed).decode
     count = len(model.model_fields)
@@ -134,14 +146,39 @@ def fast_decoder(model: type[BaseModel]) -> Callable[[bytes], dict[str, Any]]:
     stamps = [n for n, info in model.model_fields.items() if info.annotation is AwareDatetime]
     if stamps != ["ts"]:  # one known field: no loop on the hot path
         raise TypeError(f"fast_decode expects one timestamp, ts; {model.__name__}: {stamps}")
+    fromisoformat, timestamp, naive = _fromisoformat, _timestamp, naive_utc
 
     def fast(raw: bytes) -> dict[str, Any]:
-        fields: dict[str, Any] = decode(raw)
-        if len(fields) != count:  # an optional field left out (our producers send all)
-            for name, default in missing:
-                if name not in fields:
-                    fields[name] = default
-        fields["ts"] = _timestamp(fields["ts"])
+        try:
+            fields: dict[str, Any] = decode(raw)
+            if len(fields) != count:  # an optional field left out (our producers send all)
+                for name, default in missing:
+                    if name not in fields:
+                        fields[name] = default
+            text = fields["ts"]
+            # _timestamp's rules for this one form: 27 characters, "Z", and "-", "-", "T",
+            # ":", ":", "." at offsets 4, 7, 10, 13, 16, 19. Read without its "Z", it is the
+            # naive UTC datetime.
+            if len(text) == 27 and text[26] == "Z" and text[4:20:3] == "--T::.":
+                fields["ts"] = fromisoformat(text[:26] if naive else text)
+                return fields
+            stamp = timestamp(text)
+        except ValueError:
+            if otherwise is None:
+                raise
+            fields = otherwise(raw)
+            stamp = fields["ts"]
+        fields["ts"] = to_naive_utc(stamp) if naive else stamp
         return fields
 
     return fast
+
+
+def to_naive_utc(stamp: datetime) -> datetime:
+    """The naive UTC datetime of an aware one's instant.
+
+    Why the consumer wants these: pymongo stores a datetime as UTC milliseconds either way,
+    but encodes an aware one by calling its utcoffset() and building a shifted copy, per
+    document; a naive one (read back through a tz_aware client as the same aware UTC instant)
+    is written as it is."""
+    return stamp.astimezone(UTC).replace(tzinfo=None)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, timedelta
 from typing import Annotated, Any
 
 import pytest
@@ -61,6 +62,11 @@ AWKWARD: list[Any] = [
     "2026-11-27T08:00:00.+01:00", "２０２６-11-27T08:00:00Z", "2026-11-27T08:00:00 Z",
     "2026-11-27T08:00:00-00:00", "2026-11-27T08:00:00.000000+14:00", "2026-1-27T08:00:00.00Z",
     "2026-11-27T08:00:00.12345Z", "2026-11-27T08:00:0.123456Z", "2026-11-27X08:00:00Z",
+    # 27 characters ending in Z: the form the fast decoder checks in one comparison
+    "2026-11-27X08:00:00.123456Z", "2026-11-27T08:00:00,123456Z", "2026-11-27 08:00:00.123456Z",
+    "2026-11-27T08:00:00.1234567", "2026-11-27T08:00:00.12345 Z", "2026-11-27T08:00:60.123456Z",
+    "2026-13-27T08:00:00.123456Z", "+026-11-27T08:00:00.123456Z", "2026-11-27T08:00:00.-12345Z",
+    "２０２６-11-27T08:00:00.123456Z", "2026-11-27T24:00:00.000000Z",
     1764230400, 1764230400.5, "1764230400",
 ]  # fmt: skip
 
@@ -151,6 +157,27 @@ def test_fields_from_json_gives_the_model_verdict_on_every_case(
                 kind.fields_from_json(raw)
         else:
             assert kind.fields_from_json(raw) == model, raw
+
+
+@pytest.mark.parametrize("kind, valid", [(GPU_METRICS, GPU), (TOKEN_USAGE, TOKENS)])
+def test_the_consumers_documents_hold_the_same_instant_as_naive_utc(
+    kind: EventKind, valid: dict[str, Any]
+) -> None:
+    # document_from_json: fields_from_json with `ts` naive UTC, on the fast path (producers'
+    # form and the others) and on pydantic's alike.
+    naive = 0
+    for raw in _corpus(valid, kind):
+        model = _pydantic(kind, raw)
+        if model is None:
+            with pytest.raises(ValueError):
+                kind.document_from_json(raw)
+            continue
+        document = kind.document_from_json(raw)
+        stamp = model["ts"]
+        assert document == {**model, "ts": stamp.astimezone(UTC).replace(tzinfo=None)}, raw
+        assert document["ts"].tzinfo is None
+        naive += stamp.utcoffset() != timedelta(0)
+    assert naive, "the corpus has offsets other than UTC"
 
 
 def test_a_constraint_it_cannot_map_is_an_error_not_a_check_dropped() -> None:

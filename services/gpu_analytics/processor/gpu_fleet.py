@@ -28,7 +28,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -144,7 +144,8 @@ class GpuFleet(Collector):
         self._gpus: OrderedDict[str, _Sample] = OrderedDict()  # least recently seen first
 
     def update(self, partition: Any, docs: Iterable[dict[str, Any]]) -> None:
-        """Take the stored GPU events of one partition (dicts of GpuMetric fields).
+        """Take the stored GPU events of one partition (dicts of GpuMetric fields; `ts` naive
+        UTC as the consumer stores it, or aware: the same kind throughout, as they compare).
 
         Per event only the GPU's time and cost are added up (the hot path: every stored
         sample passes here); its labels and gauge values are built once per GPU and batch,
@@ -239,7 +240,7 @@ class GpuFleet(Collector):
         for labels, values, ts, gpu_s, cost_usd, idle_s, idle_cost_usd in samples:
             for name, value in values.items():
                 families[name].add_metric(labels, value)
-            last.add_metric(labels, ts.timestamp())
+            last.add_metric(labels, _epoch_seconds(ts))
             seconds.add_metric(labels, gpu_s)
             idle.add_metric(labels, idle_s)
             if cost_usd is not None:
@@ -256,3 +257,9 @@ class GpuFleet(Collector):
         yield CounterMetricFamily(COST, COST_HELP, labels=LABELS)
         yield CounterMetricFamily(IDLE_SECONDS, IDLE_SECONDS_HELP, labels=LABELS)
         yield CounterMetricFamily(IDLE_COST, IDLE_COST_HELP, labels=LABELS)
+
+
+def _epoch_seconds(ts: datetime) -> float:
+    # A naive stamp is UTC (the consumer's documents); datetime.timestamp() would read it as
+    # local time.
+    return (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).timestamp()

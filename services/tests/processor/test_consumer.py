@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -162,3 +163,60 @@ async def _assert_committed_to_end(pipeline: Pipeline) -> None:
         assert committed == ends
     finally:
         await consumer.stop()
+
+
+async def test_stored_timestamps_keep_their_instant_in_every_form_and_local_zone(
+    pipeline: Pipeline,
+    make_gpu_event: Callable[..., dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The consumer holds `ts` as naive UTC: the processor runs here with a local zone of
+    # UTC+05:30, so reading a stamp as local time anywhere (storage, latency, GPU gauges) shows.
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    now = datetime.now(UTC).replace(microsecond=123456)
+    kolkata = timezone(timedelta(hours=5, minutes=30))
+    forms = {
+        "producer": now.isoformat().replace("+00:00", "Z"),  # the fast path's common form
+        "offset": now.astimezone(kolkata).isoformat(),
+        "seconds": now.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "pydantic": now.isoformat().replace("+00:00", "z"),  # declined by the fast decoder
+    }
+    payloads = [
+        make_gpu_event(seq, gpu_uuid=f"GPU-{form}", ts=text)
+        for seq, (form, text) in enumerate(forms.items())
+    ]
+    legacy = {"gpu_index": 7, "name": "NVIDIA L4", "utilization": 0.5, "mem_used_mb": 1.0}
+    legacy |= {"mem_total_mb": 2.0, "power_w": 3.0, "price_per_hour_usd": 0.8, "host": "legacy"}
+    legacy["ts"] = now.replace(tzinfo=None).isoformat()  # naive: the legacy producer's UTC
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers)
+    await producer.start()
+    try:
+        for payload in [*payloads, legacy]:
+            await producer.send(pipeline.gpu_topic, orjson.dumps(payload), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    processor = await pipeline.start_processor()
+
+    docs = await pipeline.wait_stored(len(forms) + 1)
+    stored = {doc["gpu_uuid"]: doc["ts"] for doc in docs if doc["host"] != "legacy"}
+    in_ms = now.replace(microsecond=123000, tzinfo=None)  # BSON dates hold milliseconds
+    assert stored == {
+        "GPU-producer": in_ms,
+        "GPU-offset": in_ms,
+        "GPU-seconds": in_ms.replace(microsecond=0),
+        "GPU-pydantic": in_ms,
+    }
+    assert [doc["ts"] for doc in docs if doc["host"] == "legacy"] == [in_ms]
+    last_seen = {
+        labels["gpu_uuid"]: value
+        for labels, value in await processor.samples(
+            "gpu_analytics_gpu_last_sample_timestamp_seconds"
+        )
+    }
+    assert last_seen["GPU-producer"] == now.timestamp()
+    assert last_seen["GPU-offset"] == now.timestamp()
+    latency = await processor.metric("gpu_analytics_end_to_end_latency_seconds_sum")
+    count = await processor.metric("gpu_analytics_end_to_end_latency_seconds_count")
+    assert count == len(forms) + 1
+    assert 0 <= latency / count < 120, latency / count

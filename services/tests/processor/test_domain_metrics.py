@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,6 +84,25 @@ def test_one_series_per_gpu_and_value_in_base_units() -> None:
         "workload_pod": "",
         "workload_container": "",
     }
+
+
+def test_naive_stamps_are_utc_whatever_the_local_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The consumer's documents hold `ts` as naive UTC; the last-sample timestamp must not read
+    # them as local time.
+    monkeypatch.setenv("TZ", "Asia/Kolkata")  # UTC+05:30
+    time.tzset()
+    try:
+        naive = GpuFleet(ttl_s=60, max_gpus=10)
+        naive.update("p0", [gpu("GPU-a", T0.replace(tzinfo=None))])
+        naive.update("p0", [gpu("GPU-a", (T0 + timedelta(seconds=10)).replace(tzinfo=None))])
+        aware = GpuFleet(ttl_s=60, max_gpus=10)
+        aware.update("p0", [gpu("GPU-a", T0), gpu("GPU-a", T0 + timedelta(seconds=10))])
+        seen = series_of(fleet_registry(naive), "gpu_analytics_gpu_last_sample_timestamp_seconds")
+        assert seen == {"GPU-a": T0.timestamp() + 10}
+        assert samples(fleet_registry(naive)) == samples(fleet_registry(aware))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_an_unsupported_value_gives_no_series_never_zero() -> None:
