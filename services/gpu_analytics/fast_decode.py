@@ -175,10 +175,16 @@ def fast_decoder(
 
 
 def to_naive_utc(stamp: datetime) -> datetime:
-    """The naive UTC datetime of an aware one's instant.
+    """The naive UTC datetime of an aware one's instant; ValueError when that instant is not
+    in the years 1 to 9999 in UTC (0001-01-01T00:00:00+01:00 is a valid RFC 3339 stamp, but
+    neither Python nor pymongo can hold it in UTC: pymongo raised OverflowError in the middle
+    of a bulk insert).
 
-    Why the consumer wants these: pymongo stores a datetime as UTC milliseconds either way,
-    but encodes an aware one by calling its utcoffset() and building a shifted copy, per
+    Why the consumer wants naive stamps: pymongo stores a datetime as UTC milliseconds either
+    way, but encodes an aware one by calling its utcoffset() and building a shifted copy, per
     document; a naive one (read back through a tz_aware client as the same aware UTC instant)
     is written as it is."""
-    return stamp.astimezone(UTC).replace(tzinfo=None)
+    try:
+        return stamp.astimezone(UTC).replace(tzinfo=None)
+    except OverflowError as exc:
+        raise ValueError(f"{stamp.isoformat()} is outside the years 1 to 9999 in UTC") from exc

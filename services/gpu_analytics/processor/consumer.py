@@ -190,10 +190,7 @@ class EventConsumer:
                 doc = validate(value)
             except ValueError:  # pydantic's ValidationError included
                 try:
-                    # The validated field values as they are (no nested models here): the same
-                    # dict the fast path returns, far cheaper than model_dump().
-                    doc = self._parse(value, route).__dict__.copy()
-                    doc["ts"] = to_naive_utc(doc["ts"])
+                    doc = self._document(value, route)
                 except _Invalid as bad:
                     batch.dead_letters.append(self._dead_letter(tp, record, bad))
                     continue
@@ -205,6 +202,18 @@ class EventConsumer:
         batch.offsets[tp] = records[-1].offset + 1
         if tp.topic == self._gpu_topic:
             batch.gpu_docs[tp] = docs[first:]
+
+    @classmethod
+    def _document(cls, value: bytes | None, route: _Route) -> dict[str, Any]:
+        """What the fast path declined, judged by the models (legacy payloads included), as
+        the document to store: the validated field values as they are (no nested models
+        here, far cheaper than model_dump()), `ts` naive UTC. Raises _Invalid."""
+        doc = cls._parse(value, route).__dict__.copy()
+        try:
+            doc["ts"] = to_naive_utc(doc["ts"])
+        except ValueError as exc:  # a valid stamp whose UTC instant no datetime holds
+            raise _Invalid("out_of_range", f"ts: {exc}") from exc
+        return doc
 
     @staticmethod
     def _parse(value: bytes | None, route: _Route) -> GpuMetric | TokenUsage:

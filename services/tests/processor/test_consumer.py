@@ -115,6 +115,34 @@ async def test_an_integer_mongodb_cannot_store_is_dead_lettered_not_a_poisoned_b
     assert await processor.metric("gpu_analytics_events_invalid_total") == 1
 
 
+@pytest.mark.parametrize(
+    "ts", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00", "0001-01-01t00:30:00+01:00"]
+)
+async def test_a_stamp_outside_the_years_1_to_9999_in_utc_is_dead_lettered(
+    pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]], ts: str
+) -> None:
+    """Valid RFC 3339 (the last one in a form only pydantic reads), but its UTC instant is out
+    of a datetime's range: accepted, it would fail its whole batch again and again."""
+    processor = await pipeline.start_processor()
+    bad = orjson.dumps(make_gpu_event(1, ts=ts))
+    producer = AIOKafkaProducer(bootstrap_servers=pipeline.stack.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(0)), partition=0)
+        await producer.send(pipeline.gpu_topic, bad, partition=0)
+        await producer.send(pipeline.gpu_topic, orjson.dumps(make_gpu_event(2)), partition=0)
+        await producer.flush()
+    finally:
+        await producer.stop()
+    docs = await pipeline.wait_stored(2)
+    assert sorted(d["host"] for d in docs) == ["seq-0", "seq-2"]
+    (dead,) = await read_records(pipeline.stack.bootstrap_servers, f"{pipeline.gpu_topic}.dlq", 1)
+    headers = dict(dead.headers)
+    assert (dead.value, headers["dlq.reason"]) == (bad, b"out_of_range")
+    assert b"outside the years 1 to 9999 in UTC" in headers["dlq.error"]
+    assert await processor.metric("gpu_analytics_events_invalid_total") == 1
+
+
 async def test_events_without_id_get_a_stable_offset_id_and_redelivery_is_ignored(
     pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
 ) -> None:
