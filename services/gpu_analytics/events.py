@@ -102,7 +102,7 @@ class LegacyGpuMetric(BaseModel):
     def to_v1(self) -> GpuMetric:
         mem_pct = 100 * self.mem_used_mb / self.mem_total_mb if self.mem_total_mb else None
         return GpuMetric(
-            ts=_assume_utc(self.ts),
+            ts=assume_utc(self.ts),
             host=self.host,
             gpu_index=self.gpu_index,
             # Legacy payloads carry no UUID: host + index is what identified a GPU there.
@@ -131,7 +131,7 @@ class LegacyTokenUsage(BaseModel):
 
     def to_v1(self) -> TokenUsage:
         return TokenUsage(
-            ts=_assume_utc(self.ts),
+            ts=assume_utc(self.ts),
             host="legacy",
             provider="legacy",
             model=self.model,
@@ -141,8 +141,9 @@ class LegacyTokenUsage(BaseModel):
         )
 
 
-def _assume_utc(ts: datetime) -> datetime:
-    # The legacy producer wrote naive UTC timestamps (datetime.utcnow()).
+def assume_utc(ts: datetime) -> datetime:
+    """`ts` as an aware UTC datetime, a naive one read as UTC: the legacy producer wrote naive
+    UTC stamps (datetime.utcnow()), and the consumer's documents hold them so."""
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 

@@ -146,7 +146,7 @@ def fast_decoder(
     stamps = [n for n, info in model.model_fields.items() if info.annotation is AwareDatetime]
     if stamps != ["ts"]:  # one known field: no loop on the hot path
         raise TypeError(f"fast_decode expects one timestamp, ts; {model.__name__}: {stamps}")
-    fromisoformat, timestamp, naive = _fromisoformat, _timestamp, naive_utc
+    fromisoformat, timestamp = _fromisoformat, _timestamp
 
     def fast(raw: bytes) -> dict[str, Any]:
         try:
@@ -160,7 +160,7 @@ def fast_decoder(
             # ":", ":", "." at offsets 4, 7, 10, 13, 16, 19. Read without its "Z", it is the
             # naive UTC datetime.
             if len(text) == 27 and text[26] == "Z" and text[4:20:3] == "--T::.":
-                fields["ts"] = fromisoformat(text[:26] if naive else text)
+                fields["ts"] = fromisoformat(text[:26] if naive_utc else text)
                 return fields
             stamp = timestamp(text)
         except ValueError:
@@ -168,7 +168,7 @@ def fast_decoder(
                 raise
             fields = otherwise(raw)
             stamp = fields["ts"]
-        fields["ts"] = to_naive_utc(stamp) if naive else stamp
+        fields["ts"] = to_naive_utc(stamp) if naive_utc else stamp
         return fields
 
     return fast

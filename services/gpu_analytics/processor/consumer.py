@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 # Far below Kafka's 1 MiB default: an event is a few hundred bytes.
 MAX_EVENT_BYTES = 64 * 1024
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 10.0
+_TS = itemgetter("ts")  # a document's naive UTC stamp
 
 T = TypeVar("T")
 
@@ -163,9 +165,8 @@ class EventConsumer:
             metrics.EVENTS_STORED.labels(topic).inc(len(new))
             if len(new) < len(docs):
                 metrics.EVENTS_DUPLICATE.labels(topic).inc(len(docs) - len(new))
-            now = to_naive_utc(datetime.now(UTC))
-            metrics.END_TO_END_LATENCY.observe_many(
-                (topic,), [(now - doc["ts"]).total_seconds() for doc in docs]
+            metrics.END_TO_END_LATENCY.observe_elapsed(
+                (topic,), datetime.now(UTC).replace(tzinfo=None), map(_TS, docs)
             )
             if topic == self._token_topic:
                 metrics.LLM.observe(new)

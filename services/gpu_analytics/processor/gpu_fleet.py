@@ -28,11 +28,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from gpu_analytics.events import assume_utc
 
 MIB = 1024 * 1024
 
@@ -114,7 +116,7 @@ IDLE_COST = "gpu_analytics_gpu_idle_cost_usd"  # + _total
 IDLE_COST_HELP = "What that idle but allocated time cost."
 
 
-@dataclass
+@dataclass(slots=True)
 class _Sample:
     labels: tuple[str, ...]
     ts: datetime
@@ -144,8 +146,9 @@ class GpuFleet(Collector):
         self._gpus: OrderedDict[str, _Sample] = OrderedDict()  # least recently seen first
 
     def update(self, partition: Any, docs: Iterable[dict[str, Any]]) -> None:
-        """Take the stored GPU events of one partition (dicts of GpuMetric fields; `ts` naive
-        UTC as the consumer stores it, or aware: the same kind throughout, as they compare).
+        """Take the stored GPU events of one partition: dicts holding every GpuMetric field, as
+        the consumer stores them (`ts` naive UTC; aware also works, the same kind throughout, as
+        they compare).
 
         Per event only the GPU's time and cost are added up (the hot path: every stored
         sample passes here); its labels and gauge values are built once per GPU and batch,
@@ -170,17 +173,18 @@ class GpuFleet(Collector):
                     if gap > ttl:
                         gap = ttl
                     state.seconds += gap
-                    price = doc.get("price_per_hour_usd")
-                    cost = 0.0 if price is None else gap / 3600 * price
+                    state.ts = ts
+                    newest[uuid] = doc
+                    price = doc["price_per_hour_usd"]
+                    cost = 0.0
                     if price is not None:
+                        cost = gap / 3600 * price
                         state.cost_usd = (state.cost_usd or 0.0) + cost
-                    if doc.get("pod"):
-                        util = doc.get("utilization_gpu_pct")
+                    if doc["pod"]:
+                        util = doc["utilization_gpu_pct"]
                         if util is not None and util < idle_below:
                             state.idle_seconds += gap
                             state.idle_cost_usd += cost
-                    state.ts = ts
-                    newest[uuid] = doc
                 elif ts == state.ts:  # the same sample again
                     newest[uuid] = doc
                 else:  # an older sample: the GPU is still alive
@@ -193,12 +197,12 @@ class GpuFleet(Collector):
                     str(doc["gpu_index"]),
                     doc["name"],
                     doc["host"],
-                    doc.get("namespace") or "",
-                    doc.get("pod") or "",
-                    doc.get("container") or "",
+                    doc["namespace"] or "",
+                    doc["pod"] or "",
+                    doc["container"] or "",
                 )  # fmt: skip
                 state.values = {
-                    g.name: doc[g.field] * g.scale for g in GAUGES if doc.get(g.field) is not None
+                    g.name: doc[g.field] * g.scale for g in GAUGES if doc[g.field] is not None
                 }
                 state.seen, state.partition = now, partition
                 gpus.move_to_end(uuid)
@@ -240,7 +244,7 @@ class GpuFleet(Collector):
         for labels, values, ts, gpu_s, cost_usd, idle_s, idle_cost_usd in samples:
             for name, value in values.items():
                 families[name].add_metric(labels, value)
-            last.add_metric(labels, _epoch_seconds(ts))
+            last.add_metric(labels, assume_utc(ts).timestamp())
             seconds.add_metric(labels, gpu_s)
             idle.add_metric(labels, idle_s)
             if cost_usd is not None:
@@ -257,9 +261,3 @@ class GpuFleet(Collector):
         yield CounterMetricFamily(COST, COST_HELP, labels=LABELS)
         yield CounterMetricFamily(IDLE_SECONDS, IDLE_SECONDS_HELP, labels=LABELS)
         yield CounterMetricFamily(IDLE_COST, IDLE_COST_HELP, labels=LABELS)
-
-
-def _epoch_seconds(ts: datetime) -> float:
-    # A naive stamp is UTC (the consumer's documents); datetime.timestamp() would read it as
-    # local time.
-    return (ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)).timestamp()

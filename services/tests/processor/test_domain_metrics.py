@@ -10,6 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gpu_analytics.events import GpuMetric
 from gpu_analytics.processor.gpu_fleet import GAUGES, GpuFleet
 from gpu_analytics.processor.llm_usage import OTHER, LlmUsage
 
@@ -17,6 +18,8 @@ T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
 
 def gpu(uuid: str, ts: datetime = T0, **values: Any) -> dict[str, Any]:
+    """A GPU event as the consumer hands it to the fleet: every field but the event id (its
+    `_id` by then), as test_a_stored_gpu_document_holds_every_field_the_fleet_reads checks."""
     return {
         "gpu_uuid": uuid,
         "gpu_index": 0,
@@ -31,6 +34,9 @@ def gpu(uuid: str, ts: datetime = T0, **values: Any) -> dict[str, Any]:
         "temperature_c": 61.0,
         "sm_clock_mhz": 1800.0,
         "price_per_hour_usd": 0.8,
+        "namespace": None,
+        "pod": None,
+        "container": None,
         **values,
     }
 
@@ -60,6 +66,10 @@ def fleet_registry(fleet: GpuFleet) -> CollectorRegistry:
 
 def series_of(registry: CollectorRegistry, name: str) -> dict[str, float]:
     return {dict(k[1])["gpu_uuid"]: v for k, v in samples(registry).items() if k[0] == name}
+
+
+def test_a_stored_gpu_document_holds_every_field_the_fleet_reads() -> None:
+    assert set(gpu("GPU-a")) == set(GpuMetric.model_fields) - {"event_id"}
 
 
 def test_one_series_per_gpu_and_value_in_base_units() -> None:
