@@ -15,10 +15,10 @@ from functools import cached_property
 from typing import Annotated, Any, Literal, Self
 
 import orjson
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import SchemaValidator
 
-from gpu_analytics.fast_decode import fast_decoder
+from gpu_analytics.fast_decode import fast_decoder, in_utc_range
 
 Percent = Annotated[float, Field(ge=0, le=100)]
 NonNegative = Annotated[float, Field(ge=0)]
@@ -26,6 +26,9 @@ NonNegative = Annotated[float, Field(ge=0)]
 # fail every insert of its batch.
 INT64_MAX = 2**63 - 1
 Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
+# A stamp whose instant in UTC is outside the years 1 to 9999 is out of range: no store holds it.
+Timestamp = Annotated[AwareDatetime, AfterValidator(in_utc_range)]
+LegacyTimestamp = Annotated[datetime, AfterValidator(in_utc_range)]
 EventId = Annotated[str, Field(min_length=1, max_length=128)]
 Name = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -40,7 +43,7 @@ class _Event(BaseModel):
     event_id: EventId | None = Field(
         default=None, description="Unique id (UUID); assigned on ingest when absent."
     )
-    ts: AwareDatetime = Field(
+    ts: Timestamp = Field(
         strict=False, description="When it happened, ISO-8601 with a timezone (stored as UTC)."
     )
     host: Name = Field(description="Host that produced the event.")
@@ -89,7 +92,7 @@ class LegacyGpuMetric(BaseModel):
 
     model_config = _STRICT
 
-    ts: datetime = Field(strict=False)
+    ts: LegacyTimestamp = Field(strict=False)
     host: Name
     gpu_index: Count
     name: Name
@@ -122,7 +125,7 @@ class LegacyTokenUsage(BaseModel):
 
     model_config = _STRICT
 
-    ts: datetime = Field(strict=False)
+    ts: LegacyTimestamp = Field(strict=False)
     model: Name
     prompt_tokens: Count
     completion_tokens: Count
@@ -233,6 +236,7 @@ _REASONS = {
     "less_than_equal": "out_of_range",
     "string_too_short": "out_of_range",
     "string_too_long": "out_of_range",
+    "timestamp_out_of_range": "out_of_range",
 }
 
 

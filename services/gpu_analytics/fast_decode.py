@@ -32,9 +32,10 @@ from typing import (
 
 import msgspec
 from annotated_types import Ge, Gt, Le, Lt, MaxLen, MinLen
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel
 from pydantic.fields import FieldInfo
 from pydantic.types import Strict
+from pydantic_core import PydanticCustomError
 
 # annotated-types constraint (as pydantic keeps them in FieldInfo.metadata) -> msgspec.Meta key
 _CONSTRAINTS: dict[type, str] = {
@@ -55,6 +56,8 @@ def _constraints(metadata: list[Any]) -> dict[str, Any]:
             # pydantic's lax mode (ts) accepts more than msgspec's strict one: msgspec declines
             # the rest (a Unix time, say) and pydantic decides, so nothing is lost.
             continue
+        if isinstance(item, AfterValidator) and item.func is in_utc_range:
+            continue  # fast_decoder checks it on `ts` itself
         key = _CONSTRAINTS.get(type(item))
         if key is None:
             raise TypeError(f"fast_decode cannot map the constraint {item!r}")
@@ -75,6 +78,8 @@ def _msgspec_type(annotation: Any, metadata: list[Any]) -> Any:
             raise TypeError(f"fast_decode cannot constrain the union {annotation!r}")
         return Union[tuple(_msgspec_type(arg, []) for arg in get_args(annotation))]  # noqa: UP007
     if annotation is AwareDatetime:
+        if meta:
+            raise TypeError(f"fast_decode cannot constrain a timestamp: {meta}")
         # As text, converted by _timestamp: msgspec's own datetime rounds digits past the
         # microsecond where pydantic truncates them.
         return Annotated[str, msgspec.Meta(min_length=20, max_length=32)]
@@ -163,22 +168,32 @@ def fast_decoder(
                 fields["ts"] = fromisoformat(text[:26] if naive_utc else text)
                 return fields
             stamp = timestamp(text)
+            utc = to_naive_utc(stamp)  # ValueError outside the models' in_utc_range
         except ValueError:
             if otherwise is None:
                 raise
             fields = otherwise(raw)
             stamp = fields["ts"]
-        fields["ts"] = to_naive_utc(stamp) if naive_utc else stamp
+            utc = to_naive_utc(stamp)
+        fields["ts"] = utc if naive_utc else stamp
         return fields
 
     return fast
 
 
+def in_utc_range(stamp: datetime) -> datetime:
+    """The models' rule for every timestamp (an AfterValidator): an aware stamp's instant must
+    be in the years 1 to 9999 in UTC. 0001-01-01T00:30:00+01:00 is valid RFC 3339, but neither
+    Python nor pymongo can hold it in UTC: pymongo raised OverflowError in the middle of a bulk
+    insert. A naive stamp (legacy payloads) is read as UTC, so always holds."""
+    if stamp.tzinfo is not None:
+        to_naive_utc(stamp)
+    return stamp
+
+
 def to_naive_utc(stamp: datetime) -> datetime:
-    """The naive UTC datetime of an aware one's instant; ValueError when that instant is not
-    in the years 1 to 9999 in UTC (0001-01-01T00:00:00+01:00 is a valid RFC 3339 stamp, but
-    neither Python nor pymongo can hold it in UTC: pymongo raised OverflowError in the middle
-    of a bulk insert).
+    """The naive UTC datetime of an aware one's instant; a ValueError (in_utc_range's error)
+    when that instant is not in the years 1 to 9999 in UTC.
 
     Why the consumer wants naive stamps: pymongo stores a datetime as UTC milliseconds either
     way, but encodes an aware one by calling its utcoffset() and building a shifted copy, per
@@ -186,5 +201,9 @@ def to_naive_utc(stamp: datetime) -> datetime:
     is written as it is."""
     try:
         return stamp.astimezone(UTC).replace(tzinfo=None)
-    except OverflowError as exc:
-        raise ValueError(f"{stamp.isoformat()} is outside the years 1 to 9999 in UTC") from exc
+    except OverflowError:
+        raise PydanticCustomError(
+            "timestamp_out_of_range",
+            "{stamp} is outside the years 1 to 9999 in UTC",
+            {"stamp": stamp.isoformat()},
+        ) from None

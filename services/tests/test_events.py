@@ -13,9 +13,11 @@ from gpu_analytics import schemas
 from gpu_analytics.events import (
     GPU_METRICS,
     TOKEN_USAGE,
+    EventKind,
     GpuMetric,
     NotAnObject,
     TokenUsage,
+    describe_errors,
     invalid_reason,
 )
 
@@ -155,6 +157,33 @@ def test_token_usage_v1_and_legacy() -> None:
         TOKEN_USAGE.from_dict({**TOKENS, "status": "maybe"})
     with pytest.raises(ValidationError):
         TOKEN_USAGE.from_dict({**TOKENS, "input_tokens": -1})
+
+
+LEGACY_TOKENS: dict[str, Any] = {
+    "model": "m", "prompt_tokens": 3, "completion_tokens": 4, "latency_ms": 12,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59-01:00"])
+@pytest.mark.parametrize(
+    "kind, payload, legacy",
+    [(GPU_METRICS, GPU, False), (TOKEN_USAGE, TOKENS, False), (TOKEN_USAGE, LEGACY_TOKENS, True)],
+)
+def test_a_stamp_outside_the_years_1_to_9999_in_utc_is_out_of_range(
+    kind: EventKind, payload: dict[str, Any], legacy: bool, stamp: str
+) -> None:
+    # Valid RFC 3339, but no datetime (nor MongoDB's driver) holds its instant in UTC: a legacy
+    # payload raised OverflowError here, a v1 event was accepted and then failed its insert.
+    raw = orjson.dumps({**payload, "ts": stamp})
+    v1_only = [] if legacy else [kind.fields_from_json, kind.document_from_json]
+    for validate in (kind.from_json, *v1_only):
+        with pytest.raises(ValidationError) as caught:
+            validate(raw)
+        assert invalid_reason(caught.value) == "out_of_range"
+        assert describe_errors(caught.value) == f"ts: {stamp} is outside the years 1 to 9999 in UTC"
+    # the last instant either side still is a timestamp
+    edge = "0001-01-01T00:00:00+00:00" if stamp.startswith("0001") else "9999-12-31T23:59:59Z"
+    assert kind.from_json(orjson.dumps({**payload, "ts": edge})).ts.year == int(edge[:4])
 
 
 def test_committed_json_schemas_are_current() -> None:

@@ -67,7 +67,7 @@ AWKWARD: list[Any] = [
     "2026-11-27T08:00:00.1234567", "2026-11-27T08:00:00.12345 Z", "2026-11-27T08:00:60.123456Z",
     "2026-13-27T08:00:00.123456Z", "+026-11-27T08:00:00.123456Z", "2026-11-27T08:00:00.-12345Z",
     "２０２６-11-27T08:00:00.123456Z", "2026-11-27T24:00:00.000000Z",
-    # valid stamps whose UTC instant is outside the years 1 to 9999
+    # RFC 3339 stamps whose UTC instant is outside the years 1 to 9999: out of range
     "0001-01-01T00:30:00+01:00", "9999-12-31T23:59:59.999999-01:00",
     1764230400, 1764230400.5, "1764230400",
 ]  # fmt: skip
@@ -167,7 +167,7 @@ def test_the_consumers_documents_hold_the_same_instant_as_naive_utc(
 ) -> None:
     # document_from_json: fields_from_json with `ts` naive UTC, on the fast path (producers'
     # form and the others) and on pydantic's alike.
-    naive, out_of_range = 0, 0
+    naive = 0
     for raw in _corpus(valid, kind):
         model = _pydantic(kind, raw)
         if model is None:
@@ -175,20 +175,11 @@ def test_the_consumers_documents_hold_the_same_instant_as_naive_utc(
                 kind.document_from_json(raw)
             continue
         stamp = model["ts"]
-        if not 1 < stamp.year < 9999:  # its UTC instant may be outside what a datetime holds
-            try:
-                stamp.astimezone(UTC)
-            except OverflowError:
-                with pytest.raises(ValueError, match="outside the years 1 to 9999 in UTC"):
-                    kind.document_from_json(raw)
-                out_of_range += 1
-                continue
         document = kind.document_from_json(raw)
         assert document == {**model, "ts": stamp.astimezone(UTC).replace(tzinfo=None)}, raw
         assert document["ts"].tzinfo is None
         naive += stamp.utcoffset() != timedelta(0)
     assert naive, "the corpus has offsets other than UTC"
-    assert out_of_range == 2, "the corpus has both ends of the range"
 
 
 def test_a_constraint_it_cannot_map_is_an_error_not_a_check_dropped() -> None:

@@ -92,8 +92,8 @@ async def test_bad_records_are_dead_lettered_with_reason_and_good_ones_stored(
     await _assert_committed_to_end(pipeline)
 
 
-# Valid to the models, but nothing MongoDB or a datetime can hold: accepted, each would fail the
-# insert of its whole batch again and again.
+# What no store can hold: before the models said out_of_range, each was accepted and then failed
+# the insert of its whole batch again and again (pymongo's OverflowError, which no retry catches).
 UNSTORABLE: list[tuple[dict[str, Any], bytes]] = [
     ({"gpu_index": 2**63}, b"gpu_index"),  # a count >= 0, but no 64-bit BSON integer
     # stamps whose UTC instant is in year 0 or 10000 (the last in a form only pydantic reads)

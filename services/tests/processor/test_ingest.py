@@ -15,6 +15,18 @@ from gpu_analytics_tools.testing.harness import Pipeline, read_records
 
 pytestmark = pytest.mark.integration
 
+LEGACY_GPU = {
+    "gpu_index": 2,
+    "name": "Tesla T4",
+    "utilization": 0.42,
+    "mem_used_mb": 4000,
+    "mem_total_mb": 16000,
+    "power_w": 55.5,
+    "price_per_hour_usd": 0.53,
+    "ts": "2026-11-27T08:00:00",
+    "host": "old-box",
+}
+
 
 async def test_ingest_single_and_array_are_accepted_stored_and_queryable(
     pipeline: Pipeline, make_gpu_event: Callable[..., dict[str, Any]]
@@ -173,17 +185,6 @@ async def test_gpu_usage_by_workload_with_idle_and_unallocated_gpus(pipeline: Pi
 
 async def test_legacy_payloads_are_accepted_and_mapped(pipeline: Pipeline) -> None:
     processor = await pipeline.start_processor()
-    legacy_gpu = {
-        "gpu_index": 2,
-        "name": "Tesla T4",
-        "utilization": 0.42,
-        "mem_used_mb": 4000,
-        "mem_total_mb": 16000,
-        "power_w": 55.5,
-        "price_per_hour_usd": 0.53,
-        "ts": "2026-11-27T08:00:00",
-        "host": "old-box",
-    }
     legacy_tokens = {
         "ts": "2026-11-27T08:00:01",
         "model": "gpt-small",
@@ -193,7 +194,7 @@ async def test_legacy_payloads_are_accepted_and_mapped(pipeline: Pipeline) -> No
         "gpu_index": 2,
     }
     async with httpx.AsyncClient(base_url=processor.url) as client:
-        assert (await client.post("/api/v1/gpu-metrics", json=legacy_gpu)).status_code == 202
+        assert (await client.post("/api/v1/gpu-metrics", json=LEGACY_GPU)).status_code == 202
         assert (await client.post("/api/v1/token-usage", json=legacy_tokens)).status_code == 202
     (gpu,) = await pipeline.wait_stored(1, "gpu_metrics")
     (tokens,) = await pipeline.wait_stored(1, "token_usage")
@@ -240,6 +241,9 @@ async def test_what_kafka_gets_is_the_validated_bytes_or_the_model_serialised(
         (b'[{"gpu_index": "0"}]', ["body", 0, "gpu_index"]),
         (b'{"utilization_gpu_pct": 101}', ["body", "utilization_gpu_pct"]),
         (b'{"ts": "2026-11-27T08:00:00"}', ["body", "ts"]),
+        # RFC 3339, but its instant in UTC is in year 0 (a legacy payload was a 500 then)
+        (b'{"ts": "0001-01-01T00:30:00+01:00"}', ["body", "ts"]),
+        (orjson.dumps({**LEGACY_GPU, "ts": "0001-01-01T00:30:00+01:00"}), ["body", "ts"]),
     ],
 )
 async def test_bad_input_gets_422_with_the_field_and_publishes_nothing(
