@@ -141,9 +141,9 @@ def fast_decoder(
     (to_naive_utc says why).
 
     One closure, no helper calls on the common path: it runs once per record, where each level
-    of Python call shows. A timestamp in the form our producers write, UTC with microseconds
-    ("2026-11-27T08:00:00.123456Z"), is checked in one comparison of its separators; any
-    other form goes through _timestamp's full checks."""
+    of Python call shows. A timestamp in UTC with microseconds, as our producers write it
+    ("2026-11-27T08:00:00.123456Z") or Python's isoformat() does ("...+00:00"), is checked by
+    comparing its separators and zone; any other form goes through _timestamp's full checks."""
     typed, defaults = fields_type(model)
     decode = msgspec.json.Decoder(typed).decode
     count = len(model.model_fields)
@@ -161,21 +161,25 @@ def fast_decoder(
                     if name not in fields:
                         fields[name] = default
             text = fields["ts"]
-            # _timestamp's rules for this one form: 27 characters, "Z", and "-", "-", "T",
-            # ":", ":", "." at offsets 4, 7, 10, 13, 16, 19. Read without its "Z", it is the
-            # naive UTC datetime.
-            if len(text) == 27 and text[26] == "Z" and text[4:20:3] == "--T::.":
+            # _timestamp's rules for the two UTC forms with microseconds: "-", "-", "T", ":",
+            # ":", "." at offsets 4, 7, 10, 13, 16, 19, then "Z" (27 characters, as our
+            # producers write it) or "+00:00" (32, as Python's isoformat() does). Read without
+            # its zone, either is the naive UTC datetime.
+            size = len(text)
+            if text[4:20:3] == "--T::." and (
+                (size == 27 and text[26] == "Z") or (size == 32 and text[26:] == "+00:00")
+            ):
                 fields["ts"] = fromisoformat(text[:26] if naive_utc else text)
                 return fields
             stamp = timestamp(text)
-            utc = to_naive_utc(stamp)  # ValueError outside the models' in_utc_range
+            if stamp.year == 1 or stamp.year == 9999:  # the only years an offset can leave
+                to_naive_utc(stamp)  # ValueError outside the models' in_utc_range
         except ValueError:
             if otherwise is None:
                 raise
             fields = otherwise(raw)
             stamp = fields["ts"]
-            utc = to_naive_utc(stamp)
-        fields["ts"] = utc if naive_utc else stamp
+        fields["ts"] = to_naive_utc(stamp) if naive_utc else stamp
         return fields
 
     return fast
